@@ -1,0 +1,78 @@
+use super::{Money, Timestamp, TokenLimit, UserId};
+
+/// A user's account: what they may spend and what they have spent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub token_limit: TokenLimit,
+    pub token_usage: u64,
+    pub total_cost: Money,
+    pub last_updated: Timestamp,
+}
+
+impl User {
+    pub fn new(id: UserId, token_limit: TokenLimit, now: Timestamp) -> Self {
+        Self {
+            id,
+            token_limit,
+            token_usage: 0,
+            total_cost: Money::ZERO,
+            last_updated: now,
+        }
+    }
+
+    /// Tokens left before the limit; zero once usage reaches or passes it.
+    pub fn remaining_tokens(&self) -> u64 {
+        self.token_limit.get().saturating_sub(self.token_usage)
+    }
+
+    /// `tokenUsage / tokenLimit × 100`; above 100 when recorded usage passed the limit.
+    pub fn percentage_used(&self) -> f64 {
+        // Multiply first: 398 × 100 / 500 is exactly 79.6, while 398 / 500 × 100 is 79.60000000000001.
+        self.token_usage as f64 * 100.0 / self.token_limit.get() as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::MAX_TOKENS;
+    use proptest::prelude::*;
+
+    fn user(limit: u64, usage: u64) -> User {
+        let mut user = User::new(
+            UserId::parse("userId", "u").unwrap(),
+            TokenLimit::new("tokenLimit", limit).unwrap(),
+            Timestamp::from_millis(0),
+        );
+        user.token_usage = usage;
+        user
+    }
+
+    #[test]
+    fn percentage_matches_the_reference_screens() {
+        assert_eq!(user(500, 398).percentage_used(), 79.6);
+        assert_eq!(user(100, 105).percentage_used(), 105.0);
+        assert_eq!(user(100_000, 0).percentage_used(), 0.0);
+    }
+
+    proptest! {
+        #[test]
+        fn percentage_is_usage_over_limit_times_100(limit in 1..=MAX_TOKENS, usage in 0..=MAX_TOKENS) {
+            let pct = user(limit, usage).percentage_used();
+            let expected = usage as f64 / limit as f64 * 100.0;
+            prop_assert!((pct - expected).abs() <= expected.abs() * 1e-12);
+            prop_assert_eq!(pct >= 100.0, usage >= limit);
+        }
+
+        #[test]
+        fn remaining_plus_usage_is_the_limit_until_exhausted(limit in 1..=MAX_TOKENS, usage in 0..=MAX_TOKENS) {
+            let u = user(limit, usage);
+            if usage <= limit {
+                prop_assert_eq!(u.remaining_tokens() + usage, limit);
+            } else {
+                prop_assert_eq!(u.remaining_tokens(), 0);
+            }
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! Validated values: once constructed, a value is known to satisfy its rule.
+
+use std::fmt;
+
+/// The largest token count the API accepts: 2^53, the largest integer every JSON client
+/// (JavaScript included) represents exactly.
+pub const MAX_TOKENS: u64 = 1 << 53;
+
+/// Why a value was rejected, naming the field as the client spelled it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{field}` {reason}")]
+pub struct ValidationError {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+impl ValidationError {
+    pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A user identifier: 1 to 128 characters from `A–Z a–z 0–9 . _ - @`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UserId(String);
+
+impl UserId {
+    pub const MAX_LEN: usize = 128;
+
+    pub fn parse(field: &'static str, raw: &str) -> Result<Self, ValidationError> {
+        if raw.is_empty() {
+            return Err(ValidationError::new(field, "must not be empty"));
+        }
+        if raw.len() > Self::MAX_LEN {
+            return Err(ValidationError::new(
+                field,
+                format!(
+                    "must be at most {} characters long (got {})",
+                    Self::MAX_LEN,
+                    raw.len()
+                ),
+            ));
+        }
+        if let Some(bad) = raw.chars().find(|c| !Self::allowed(*c)) {
+            return Err(ValidationError::new(
+                field,
+                format!("may only contain letters, digits, '.', '_', '-' and '@' (found {bad:?})"),
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    fn allowed(c: char) -> bool {
+        c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@')
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A token limit: a positive integer no larger than [`MAX_TOKENS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TokenLimit(u64);
+
+impl TokenLimit {
+    pub fn new(field: &'static str, value: u64) -> Result<Self, ValidationError> {
+        match value {
+            0 => Err(ValidationError::new(
+                field,
+                "must be a positive integer (got 0)",
+            )),
+            v if v > MAX_TOKENS => Err(ValidationError::new(
+                field,
+                format!("must be at most {MAX_TOKENS} (got {v})"),
+            )),
+            v => Ok(Self(v)),
+        }
+    }
+
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// A number of tokens consumed in one record: zero up to [`MAX_TOKENS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TokenCount(u64);
+
+impl TokenCount {
+    pub fn new(field: &'static str, value: u64) -> Result<Self, ValidationError> {
+        if value > MAX_TOKENS {
+            return Err(ValidationError::new(
+                field,
+                format!("must be at most {MAX_TOKENS} (got {value})"),
+            ));
+        }
+        Ok(Self(value))
+    }
+
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn limits_accept_exactly_the_positive_safe_integers(v in any::<u64>()) {
+            let ok = TokenLimit::new("tokenLimit", v).is_ok();
+            prop_assert_eq!(ok, (1..=MAX_TOKENS).contains(&v));
+        }
+
+        #[test]
+        fn limit_errors_name_the_field(v in prop_oneof![Just(0u64), (MAX_TOKENS + 1)..]) {
+            let err = TokenLimit::new("newLimit", v).unwrap_err();
+            prop_assert_eq!(err.field, "newLimit");
+            prop_assert!(err.reason.contains(&v.to_string()));
+        }
+
+        #[test]
+        fn token_counts_accept_zero_to_max(v in any::<u64>()) {
+            prop_assert_eq!(TokenCount::new("tokensConsumed", v).is_ok(), v <= MAX_TOKENS);
+        }
+
+        #[test]
+        fn user_ids_from_the_allowed_alphabet_are_accepted(id in "[A-Za-z0-9._@-]{1,128}") {
+            let parsed = UserId::parse("userId", &id).unwrap();
+            prop_assert_eq!(parsed.as_str(), id.as_str());
+        }
+
+        #[test]
+        fn user_ids_with_any_other_character_are_rejected(
+            prefix in "[a-z]{0,5}",
+            bad in "[^A-Za-z0-9._@-]",
+            suffix in "[a-z]{0,5}",
+        ) {
+            let id = format!("{prefix}{bad}{suffix}");
+            let err = UserId::parse("userId", &id).unwrap_err();
+            prop_assert_eq!(err.field, "userId");
+        }
+    }
+
+    #[test]
+    fn user_id_length_bounds() {
+        assert!(UserId::parse("userId", "").is_err());
+        assert!(UserId::parse("userId", &"a".repeat(128)).is_ok());
+        let err = UserId::parse("userId", &"a".repeat(129)).unwrap_err();
+        assert_eq!(err.reason, "must be at most 128 characters long (got 129)");
+    }
+}

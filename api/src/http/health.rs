@@ -1,0 +1,34 @@
+use poem_openapi::{Object, OpenApi, payload::Json};
+
+use super::ApiTags;
+use crate::domain::Tracker;
+
+pub struct HealthApi {
+    pub tracker: Tracker,
+}
+
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Health {
+    /// `ok` when the service is serving.
+    pub status: String,
+    /// The store in use: `embedded` or `dynamodb`.
+    pub store: String,
+    /// The service's version.
+    pub version: String,
+}
+
+#[OpenApi(tag = "ApiTags::System")]
+impl HealthApi {
+    /// Service health
+    ///
+    /// Answers 200 with the store in use. Public: needs no key.
+    #[oai(path = "/health", method = "get", operation_id = "health")]
+    async fn health(&self) -> Json<Health> {
+        Json(Health {
+            status: "ok".into(),
+            store: self.tracker.store_kind().into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        })
+    }
+}

@@ -1,0 +1,12 @@
+//! tokenmeter's service: token accounting and enforcement for LLM usage.
+//!
+//! - [`domain`]: the rules (validation, usage, cost), and the store port they own.
+//! - [`store`]: the store implementations.
+//! - [`http`]: the poem + poem-openapi surface.
+//! - [`server`]: wiring: configuration to a running service, locally or on AWS Lambda.
+
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod server;
+pub mod store;

@@ -1,0 +1,52 @@
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use tokenmeter_api::{config::Config, domain::Tracker, http, server, store::EmbeddedStore};
+
+/// tokenmeter: track and enforce LLM token usage per user.
+#[derive(Parser)]
+#[command(name = "tokenmeter", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    config: Config,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Print the OpenAPI document (or write it to --out).
+    Openapi {
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            server::init_logging(cli.config.log_format);
+            server::run(cli.config).await
+        }
+        Command::Openapi { out } => {
+            let spec = http::openapi_json(spec_only_tracker()?);
+            match out {
+                Some(path) => std::fs::write(&path, spec)?,
+                None => print!("{spec}"),
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The document does not depend on the store; a throwaway one satisfies the types.
+fn spec_only_tracker() -> anyhow::Result<Tracker> {
+    let dir = std::env::temp_dir().join(format!("tokenmeter-openapi-{}", std::process::id()));
+    let store = EmbeddedStore::open(&dir.join("spec.redb"))?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(Tracker::new(std::sync::Arc::new(store)))
+}

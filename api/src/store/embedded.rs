@@ -1,0 +1,329 @@
+//! The default store: an embedded, durable redb database in one file.
+//!
+//! Writes are group-committed: a single writer thread drains every write that is waiting,
+//! applies them in one transaction and makes that transaction durable with one fsync, then
+//! answers each caller. Callers see exactly the durability of a commit per write, while the
+//! throughput is no longer capped by the disk's fsync rate. Because one thread applies all
+//! writes in order, each write is atomic with respect to every other.
+
+use std::{path::Path, sync::Arc, thread};
+
+use async_trait::async_trait;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::domain::{
+    Money, StoreError, Timestamp, TokenCount, TokenLimit, User, UserId, UserStore,
+};
+
+const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+
+/// The most writes one transaction carries; bounds the latency a batch adds.
+const MAX_BATCH: usize = 512;
+
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+    writes: mpsc::UnboundedSender<PendingWrite>,
+}
+
+enum Write {
+    Insert(User),
+    SetLimit {
+        id: UserId,
+        limit: TokenLimit,
+        at: Timestamp,
+    },
+    AddUsage {
+        id: UserId,
+        tokens: TokenCount,
+        cost: Money,
+        at: Timestamp,
+    },
+    Delete(UserId),
+}
+
+struct PendingWrite {
+    write: Write,
+    reply: oneshot::Sender<Result<Option<User>, StoreError>>,
+}
+
+/// The bytes stored per user. Field names are short and stable: this is the file format.
+#[derive(Serialize, Deserialize)]
+struct Record {
+    limit: u64,
+    usage: u64,
+    cost_nanos: u64,
+    updated_ms: i64,
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the database file at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let db = Database::create(path)
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        let txn = db.begin_write().map_err(unavailable)?;
+        txn.open_table(USERS).map_err(unavailable)?;
+        txn.commit().map_err(unavailable)?;
+
+        let db = Arc::new(db);
+        let (writes, queue) = mpsc::unbounded_channel();
+        let writer_db = Arc::clone(&db);
+        thread::Builder::new()
+            .name("embedded-store-writer".into())
+            .spawn(move || run_writer(&writer_db, queue))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self { db, writes })
+    }
+
+    async fn write(&self, write: Write) -> Result<Option<User>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.writes
+            .send(PendingWrite { write, reply })
+            .map_err(|_| {
+                StoreError::Unavailable("the embedded store's writer has stopped".into())
+            })?;
+        answer.await.map_err(|_| {
+            StoreError::Unavailable("the embedded store's writer has stopped".into())
+        })?
+    }
+
+    fn read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&redb::ReadOnlyTable<&'static str, &'static [u8]>) -> Result<T, StoreError>
+        + Send
+        + 'static,
+    ) -> impl Future<Output = Result<T, StoreError>> {
+        let db = Arc::clone(&self.db);
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let txn = db.begin_read().map_err(unavailable)?;
+                let table = txn.open_table(USERS).map_err(unavailable)?;
+                read(&table)
+            })
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?
+        }
+    }
+}
+
+#[async_trait]
+impl UserStore for EmbeddedStore {
+    fn kind(&self) -> &'static str {
+        "embedded"
+    }
+
+    async fn insert(&self, user: &User) -> Result<(), StoreError> {
+        self.write(Write::Insert(user.clone())).await.map(|_| ())
+    }
+
+    async fn get(&self, id: &UserId) -> Result<Option<User>, StoreError> {
+        let id = id.clone();
+        self.read(
+            move |table| match table.get(id.as_str()).map_err(unavailable)? {
+                Some(bytes) => decode(id, bytes.value()).map(Some),
+                None => Ok(None),
+            },
+        )
+        .await
+    }
+
+    async fn list(&self) -> Result<Vec<User>, StoreError> {
+        self.read(|table| {
+            let mut users = Vec::new();
+            for entry in table.iter().map_err(unavailable)? {
+                let (key, value) = entry.map_err(unavailable)?;
+                let id = UserId::parse("userId", key.value()).map_err(|e| {
+                    StoreError::Unavailable(format!("corrupt key in the users table: {e}"))
+                })?;
+                users.push(decode(id, value.value())?);
+            }
+            Ok(users)
+        })
+        .await
+    }
+
+    async fn set_limit(
+        &self,
+        id: &UserId,
+        limit: TokenLimit,
+        at: Timestamp,
+    ) -> Result<User, StoreError> {
+        let user = self
+            .write(Write::SetLimit {
+                id: id.clone(),
+                limit,
+                at,
+            })
+            .await?;
+        user.ok_or(StoreError::NotFound)
+    }
+
+    async fn add_usage(
+        &self,
+        id: &UserId,
+        tokens: TokenCount,
+        cost: Money,
+        at: Timestamp,
+    ) -> Result<User, StoreError> {
+        let user = self
+            .write(Write::AddUsage {
+                id: id.clone(),
+                tokens,
+                cost,
+                at,
+            })
+            .await?;
+        user.ok_or(StoreError::NotFound)
+    }
+
+    async fn delete(&self, id: &UserId) -> Result<(), StoreError> {
+        self.write(Write::Delete(id.clone())).await.map(|_| ())
+    }
+}
+
+/// The writer loop: one transaction, one fsync, per batch of waiting writes.
+fn run_writer(db: &Database, mut queue: mpsc::UnboundedReceiver<PendingWrite>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = queue.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        match apply_batch(db, &batch) {
+            Ok(results) => {
+                for (pending, result) in batch.drain(..).zip(results) {
+                    let _ = pending.reply.send(result);
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err.to_string(), "embedded store commit failed");
+                for pending in batch.drain(..) {
+                    let _ = pending.reply.send(Err(err.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Applies each write; a write that fails its condition changes nothing and does not affect
+/// the others. Only a failure of the transaction itself fails the whole batch.
+fn apply_batch(
+    db: &Database,
+    batch: &[PendingWrite],
+) -> Result<Vec<Result<Option<User>, StoreError>>, StoreError> {
+    let txn = db.begin_write().map_err(unavailable)?;
+    let results = {
+        let mut table = txn.open_table(USERS).map_err(unavailable)?;
+        batch
+            .iter()
+            .map(|pending| apply(&mut table, &pending.write))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    txn.commit().map_err(unavailable)?;
+    Ok(results)
+}
+
+type Table<'txn> = redb::Table<'txn, &'static str, &'static [u8]>;
+
+/// The outer `Result` is a storage failure (aborts the batch); the inner one is this write's answer.
+fn apply(
+    table: &mut Table<'_>,
+    write: &Write,
+) -> Result<Result<Option<User>, StoreError>, StoreError> {
+    let updated = |table: &mut Table<'_>,
+                   id: &UserId,
+                   change: &dyn Fn(&mut User) -> Result<(), StoreError>| {
+        let Some(mut user) = load(table, id)? else {
+            return Ok(Err(StoreError::NotFound));
+        };
+        if let Err(refused) = change(&mut user) {
+            return Ok(Err(refused));
+        }
+        save(table, &user)?;
+        Ok(Ok(Some(user)))
+    };
+    match write {
+        Write::Insert(user) => {
+            if load(table, &user.id)?.is_some() {
+                return Ok(Err(StoreError::AlreadyExists));
+            }
+            save(table, user)?;
+            Ok(Ok(None))
+        }
+        Write::SetLimit { id, limit, at } => updated(table, id, &|user| {
+            user.token_limit = *limit;
+            user.last_updated = *at;
+            Ok(())
+        }),
+        Write::AddUsage {
+            id,
+            tokens,
+            cost,
+            at,
+        } => updated(table, id, &|user| {
+            user.token_usage = user
+                .token_usage
+                .checked_add(tokens.get())
+                .ok_or(StoreError::Overflow)?;
+            user.total_cost = user.total_cost + *cost;
+            user.last_updated = *at;
+            Ok(())
+        }),
+        Write::Delete(id) => match table.remove(id.as_str()).map_err(unavailable)? {
+            Some(_) => Ok(Ok(None)),
+            None => Ok(Err(StoreError::NotFound)),
+        },
+    }
+}
+
+fn load(table: &Table<'_>, id: &UserId) -> Result<Option<User>, StoreError> {
+    match table.get(id.as_str()).map_err(unavailable)? {
+        Some(bytes) => decode(id.clone(), bytes.value()).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn save(table: &mut Table<'_>, user: &User) -> Result<(), StoreError> {
+    table
+        .insert(user.id.as_str(), encode(user).as_slice())
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+fn encode(user: &User) -> Vec<u8> {
+    let record = Record {
+        limit: user.token_limit.get(),
+        usage: user.token_usage,
+        cost_nanos: user.total_cost.nanos(),
+        updated_ms: user.last_updated.millis(),
+    };
+    serde_json::to_vec(&record).expect("a record of integers always serializes")
+}
+
+fn decode(id: UserId, bytes: &[u8]) -> Result<User, StoreError> {
+    let corrupt =
+        |why: String| StoreError::Unavailable(format!("corrupt record for user '{id}': {why}"));
+    let record: Record = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+    let token_limit =
+        TokenLimit::new("tokenLimit", record.limit).map_err(|e| corrupt(e.to_string()))?;
+    Ok(User {
+        token_limit,
+        token_usage: record.usage,
+        total_cost: Money::from_nanos(record.cost_nanos),
+        last_updated: Timestamp::from_millis(record.updated_ms),
+        id,
+    })
+}
+
+fn unavailable(err: impl Into<redb::Error>) -> StoreError {
+    StoreError::Unavailable(format!("embedded store: {}", err.into()))
+}

@@ -1,0 +1,54 @@
+//! The committed spec is the contract the client is generated from: it must match the code.
+
+use std::{path::PathBuf, sync::Arc};
+
+use tokenmeter_api::{domain::Tracker, http, store::EmbeddedStore};
+
+fn committed_spec_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../openapi/openapi.json")
+}
+
+fn generated_spec() -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(&dir.path().join("spec.redb")).unwrap();
+    http::openapi_json(Tracker::new(Arc::new(store)))
+}
+
+#[test]
+fn committed_spec_matches_the_code() {
+    let generated = generated_spec();
+    let path = committed_spec_path();
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    if generated != committed {
+        if std::env::var_os("UPDATE_EXPECT").is_some() {
+            std::fs::write(&path, &generated).unwrap();
+            return;
+        }
+        panic!(
+            "openapi/openapi.json is out of date with the code: run `cargo xtask openapi` and commit the result \
+             (the client is generated from that file)"
+        );
+    }
+}
+
+#[test]
+fn every_operation_has_an_id_a_summary_and_a_description() {
+    let spec: serde_json::Value = serde_json::from_str(&generated_spec()).unwrap();
+    let mut ids = std::collections::HashSet::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            assert!(ids.insert(id.to_owned()), "operationId {id} is used twice");
+            for key in ["summary", "description"] {
+                let text = op[key].as_str().unwrap_or_default();
+                assert!(!text.trim().is_empty(), "{method} {path} has no {key}");
+            }
+        }
+    }
+    assert!(
+        ids.len() >= 7,
+        "expected every route in the spec, found {ids:?}"
+    );
+}

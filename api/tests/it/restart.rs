@@ -1,0 +1,85 @@
+//! Durability as a user sees it: the real binary, killed without warning, keeps every
+//! acknowledged user and count when started again on the same data directory.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+};
+
+use tokenmeter_client::{Client, types};
+
+struct Service {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `tokenmeter` on port 0 and reads the URL it announces.
+fn start(data_dir: &std::path::Path) -> Service {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tokenmeter"))
+        .env("TOKENMETER_LISTEN", "127.0.0.1:0")
+        .env("TOKENMETER_DATA_DIR", data_dir)
+        .env("TOKENMETER_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tokenmeter");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    while let Some(line) = lines.next() {
+        let line = line.expect("log line");
+        let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if let Some(url) = event["fields"]["url"].as_str() {
+            let url = url.to_owned();
+            // Keep draining the log so the child never blocks on a full pipe.
+            std::thread::spawn(move || lines.for_each(drop));
+            return Service { child, url };
+        }
+    }
+    panic!("tokenmeter exited before announcing its URL");
+}
+
+#[tokio::test]
+async fn a_killed_service_restarts_with_every_acknowledged_write() {
+    let data = tempfile::tempdir().unwrap();
+    {
+        let service = start(data.path());
+        let client = Client::new(&service.url);
+        for (id, limit) in [("keep-1", 1000), ("keep-2", 2000), ("gone", 5)] {
+            client
+                .create_user(&types::CreateUserRequest {
+                    user_id: id.into(),
+                    token_limit: limit,
+                })
+                .await
+                .unwrap();
+        }
+        for _ in 0..25 {
+            client
+                .record_usage("keep-1", &types::RecordUsageRequest { tokens_consumed: 4 })
+                .await
+                .unwrap();
+        }
+        client
+            .update_user_limit("keep-2", &types::UpdateLimitRequest { new_limit: 2500 })
+            .await
+            .unwrap();
+        client.delete_user("gone").await.unwrap();
+    } // SIGKILL: no graceful shutdown, no flush.
+
+    let service = start(data.path());
+    let client = Client::new(&service.url);
+    let users = client.list_users().await.unwrap().into_inner().users;
+    let state: Vec<_> = users
+        .iter()
+        .map(|u| (u.user_id.as_str(), u.token_limit, u.token_usage))
+        .collect();
+    assert_eq!(state, [("keep-1", 1000, 100), ("keep-2", 2500, 0)]);
+}
