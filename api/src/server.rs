@@ -20,8 +20,7 @@ pub async fn tracker(config: &Config) -> anyhow::Result<Tracker> {
     let store: Arc<dyn UserStore> = match config.store {
         StoreKind::Embedded => {
             let path = config.embedded_db_path();
-            let store = EmbeddedStore::open(&path)
-                .with_context(|| format!("opening {}", path.display()))?;
+            let store = EmbeddedStore::open(&path).with_context(|| format!("opening {}", path.display()))?;
             tracing::info!(path = %path.display(), "embedded store opened");
             Arc::new(store)
         }
@@ -36,9 +35,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let app = http::endpoint(tracker);
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         tracing::info!("running on AWS Lambda");
-        return poem_lambda::run(app)
-            .await
-            .map_err(|e| anyhow::anyhow!("lambda runtime: {e}"));
+        return poem_lambda::run(app).await.map_err(|e| anyhow::anyhow!("lambda runtime: {e}"));
     }
     let acceptor = TcpListener::bind(config.listen)
         .into_acceptor()
@@ -48,15 +45,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 }
 
 /// Serves `app` on an already-bound acceptor (tests bind port 0 and read the address first).
-pub async fn serve(
-    acceptor: impl Acceptor + 'static,
-    app: impl poem::Endpoint + 'static,
-) -> anyhow::Result<()> {
-    if let Some(addr) = acceptor
-        .local_addr()
-        .first()
-        .and_then(|a| a.as_socket_addr().copied())
-    {
+pub async fn serve(acceptor: impl Acceptor + 'static, app: impl poem::Endpoint + 'static) -> anyhow::Result<()> {
+    if let Some(addr) = acceptor.local_addr().first().and_then(|a| a.as_socket_addr().copied()) {
         tracing::info!(url = %format!("http://{addr}"), docs = %format!("http://{addr}/docs"), "serving");
     }
     Server::new_with_acceptor(acceptor)
@@ -72,8 +62,7 @@ async fn shutdown_signal() {
 
 pub fn init_logging(format: LogFormat) {
     use tracing_subscriber::{EnvFilter, fmt};
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,poem=info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,poem=info"));
     let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Pretty => builder.try_init(),

@@ -18,8 +18,4 @@
 //!
 //! [progenitor]: https://github.com/oxidecomputer/progenitor
 
-progenitor::generate_api!(
-    spec = "../openapi/openapi.json",
-    interface = Positional,
-    derives = [PartialEq],
-);
+progenitor::generate_api!(spec = "../openapi/openapi.json", interface = Positional, derives = [PartialEq],);

@@ -1,1 +1,40 @@
-fn main() {}
+//! `cargo xtask <command>`: the project's automation, in Rust.
+//!
+//! Cheap to compile on purpose (clap + anyhow): heavy work is delegated to `cargo` itself.
+//! Every command is idempotent and installs what it needs, or names the command that does.
+
+mod tasks;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Build, run, test and release tokenmeter")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Regenerate openapi/openapi.json from the service's code.
+    Openapi,
+    /// Run the product locally: the API on the embedded store, with the docs page.
+    Dev {
+        /// Address to serve on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
+    /// Run every test, installing what the tests need first.
+    Test,
+    /// Build release artifacts: the service binary.
+    Build,
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Openapi => tasks::openapi(),
+        Command::Dev { listen } => tasks::dev(&listen),
+        Command::Test => tasks::test(),
+        Command::Build => tasks::build(),
+    }
+}

@@ -35,10 +35,7 @@ impl Error {
         match err {
             StoreError::NotFound => Error::UserNotFound(user.clone()),
             StoreError::AlreadyExists => Error::UserExists(user.clone()),
-            StoreError::Overflow => Error::UsageOverflow {
-                user: user.clone(),
-                tokens: 0,
-            },
+            StoreError::Overflow => Error::UsageOverflow { user: user.clone(), tokens: 0 },
             StoreError::Unavailable(why) => Error::StoreUnavailable(why),
         }
     }

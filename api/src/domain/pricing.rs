@@ -39,58 +39,30 @@ pub struct Cost {
 
 impl ModelPricing {
     /// Dollars per million tokens → nano-dollars per token is a factor of 1,000.
-    const fn per_million_milli_dollars(
-        input: u64,
-        output: u64,
-        cache_read: u64,
-        cache_write: u64,
-    ) -> Self {
-        Self {
-            input,
-            output,
-            cache_read,
-            cache_write,
-        }
+    const fn per_million_milli_dollars(input: u64, output: u64, cache_read: u64, cache_write: u64) -> Self {
+        Self { input, output, cache_read, cache_write }
     }
 
     pub fn cost(&self, usage: TokenUsage) -> Cost {
-        let price = |nanos: u64, tokens: u64| {
-            Money::per_token(nanos, tokens).unwrap_or(Money::from_nanos(u64::MAX))
-        };
+        let price = |nanos: u64, tokens: u64| Money::per_token(nanos, tokens).unwrap_or(Money::from_nanos(u64::MAX));
         let input = price(self.input, usage.input)
             + price(self.cache_read, usage.cache_read)
             + price(self.cache_write, usage.cache_write);
         let output = price(self.output, usage.output);
-        Cost {
-            input,
-            output,
-            total: input + output,
-        }
+        Cost { input, output, total: input + output }
     }
 }
 
 /// Bedrock on-demand prices (USD per million tokens: input / output / cache read / cache write).
 const BEDROCK_ANTHROPIC: &[(&str, ModelPricing)] = &[
     // Claude Sonnet 4.5: $3 / $15 / $0.30 / $3.75
-    (
-        "anthropic.claude-sonnet-4-5-20250929-v1:0",
-        ModelPricing::per_million_milli_dollars(3_000, 15_000, 300, 3_750),
-    ),
+    ("anthropic.claude-sonnet-4-5-20250929-v1:0", ModelPricing::per_million_milli_dollars(3_000, 15_000, 300, 3_750)),
     // Claude Haiku 4.5: $1 / $5 / $0.10 / $1.25
-    (
-        "anthropic.claude-haiku-4-5-20251001-v1:0",
-        ModelPricing::per_million_milli_dollars(1_000, 5_000, 100, 1_250),
-    ),
+    ("anthropic.claude-haiku-4-5-20251001-v1:0", ModelPricing::per_million_milli_dollars(1_000, 5_000, 100, 1_250)),
     // Claude Opus 4.5: $5 / $25 / $0.50 / $6.25
-    (
-        "anthropic.claude-opus-4-5-20251101-v1:0",
-        ModelPricing::per_million_milli_dollars(5_000, 25_000, 500, 6_250),
-    ),
+    ("anthropic.claude-opus-4-5-20251101-v1:0", ModelPricing::per_million_milli_dollars(5_000, 25_000, 500, 6_250)),
     // Claude Opus 4.1: $15 / $75 / $1.50 / $18.75
-    (
-        "anthropic.claude-opus-4-1-20250805-v1:0",
-        ModelPricing::per_million_milli_dollars(15_000, 75_000, 1_500, 18_750),
-    ),
+    ("anthropic.claude-opus-4-1-20250805-v1:0", ModelPricing::per_million_milli_dollars(15_000, 75_000, 1_500, 18_750)),
 ];
 
 /// The price list consulted for every call.
@@ -108,10 +80,7 @@ impl PricingTable {
 
     pub fn for_model(&self, model_id: &str) -> Option<ModelPricing> {
         let base = Self::base_model_id(model_id);
-        BEDROCK_ANTHROPIC
-            .iter()
-            .find(|(id, _)| *id == base)
-            .map(|(_, price)| *price)
+        BEDROCK_ANTHROPIC.iter().find(|(id, _)| *id == base).map(|(_, price)| *price)
     }
 
     /// Claude Sonnet 4.5, the product's default model.
@@ -128,11 +97,7 @@ mod tests {
     #[test]
     fn sonnet_matches_the_published_per_thousand_prices() {
         // The reference UI: 12 input + 30 output tokens cost $0.000036 + $0.000450 = $0.000486.
-        let cost = PricingTable::sonnet_4_5().cost(TokenUsage {
-            input: 12,
-            output: 30,
-            ..Default::default()
-        });
+        let cost = PricingTable::sonnet_4_5().cost(TokenUsage { input: 12, output: 30, ..Default::default() });
         assert_eq!(cost.input, Money::from_nanos(36_000));
         assert_eq!(cost.output, Money::from_nanos(450_000));
         assert_eq!(cost.total.dollars(), 0.000486);
@@ -141,14 +106,8 @@ mod tests {
     #[test]
     fn inference_profiles_resolve_to_their_base_model() {
         let table = PricingTable;
-        assert_eq!(
-            table.for_model("us.anthropic.claude-sonnet-4-5-20250929-v1:0"),
-            Some(PricingTable::sonnet_4_5())
-        );
-        assert_eq!(
-            table.for_model("anthropic.claude-sonnet-4-5-20250929-v1:0"),
-            Some(PricingTable::sonnet_4_5())
-        );
+        assert_eq!(table.for_model("us.anthropic.claude-sonnet-4-5-20250929-v1:0"), Some(PricingTable::sonnet_4_5()));
+        assert_eq!(table.for_model("anthropic.claude-sonnet-4-5-20250929-v1:0"), Some(PricingTable::sonnet_4_5()));
         assert_eq!(table.for_model("meta.llama3"), None);
     }
 

@@ -18,21 +18,10 @@ pub trait UserStore: Send + Sync + 'static {
     async fn list(&self) -> Result<Vec<User>, StoreError>;
 
     /// Sets the limit of an existing user; [`StoreError::NotFound`] otherwise.
-    async fn set_limit(
-        &self,
-        id: &UserId,
-        limit: TokenLimit,
-        at: Timestamp,
-    ) -> Result<User, StoreError>;
+    async fn set_limit(&self, id: &UserId, limit: TokenLimit, at: Timestamp) -> Result<User, StoreError>;
 
     /// Adds to an existing user's usage and cost atomically; [`StoreError::NotFound`] otherwise.
-    async fn add_usage(
-        &self,
-        id: &UserId,
-        tokens: TokenCount,
-        cost: Money,
-        at: Timestamp,
-    ) -> Result<User, StoreError>;
+    async fn add_usage(&self, id: &UserId, tokens: TokenCount, cost: Money, at: Timestamp) -> Result<User, StoreError>;
 
     /// Removes a user; [`StoreError::NotFound`] if there was none.
     async fn delete(&self, id: &UserId) -> Result<(), StoreError>;

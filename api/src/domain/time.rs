@@ -41,13 +41,7 @@ mod tests {
 
     #[test]
     fn renders_iso_8601_utc_with_millis() {
-        assert_eq!(
-            Timestamp::from_millis(0).to_string(),
-            "1970-01-01T00:00:00.000Z"
-        );
-        assert_eq!(
-            Timestamp::from_millis(1_768_825_097_123).to_string(),
-            "2026-01-19T12:18:17.123Z"
-        );
+        assert_eq!(Timestamp::from_millis(0).to_string(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(Timestamp::from_millis(1_768_825_097_123).to_string(), "2026-01-19T12:18:17.123Z");
     }
 }

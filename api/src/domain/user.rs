@@ -12,13 +12,7 @@ pub struct User {
 
 impl User {
     pub fn new(id: UserId, token_limit: TokenLimit, now: Timestamp) -> Self {
-        Self {
-            id,
-            token_limit,
-            token_usage: 0,
-            total_cost: Money::ZERO,
-            last_updated: now,
-        }
+        Self { id, token_limit, token_usage: 0, total_cost: Money::ZERO, last_updated: now }
     }
 
     /// Tokens left before the limit; zero once usage reaches or passes it.

@@ -16,10 +16,7 @@ pub struct ValidationError {
 
 impl ValidationError {
     pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
-        Self {
-            field,
-            reason: reason.into(),
-        }
+        Self { field, reason: reason.into() }
     }
 }
 
@@ -37,11 +34,7 @@ impl UserId {
         if raw.len() > Self::MAX_LEN {
             return Err(ValidationError::new(
                 field,
-                format!(
-                    "must be at most {} characters long (got {})",
-                    Self::MAX_LEN,
-                    raw.len()
-                ),
+                format!("must be at most {} characters long (got {})", Self::MAX_LEN, raw.len()),
             ));
         }
         if let Some(bad) = raw.chars().find(|c| !Self::allowed(*c)) {
@@ -75,14 +68,8 @@ pub struct TokenLimit(u64);
 impl TokenLimit {
     pub fn new(field: &'static str, value: u64) -> Result<Self, ValidationError> {
         match value {
-            0 => Err(ValidationError::new(
-                field,
-                "must be a positive integer (got 0)",
-            )),
-            v if v > MAX_TOKENS => Err(ValidationError::new(
-                field,
-                format!("must be at most {MAX_TOKENS} (got {v})"),
-            )),
+            0 => Err(ValidationError::new(field, "must be a positive integer (got 0)")),
+            v if v > MAX_TOKENS => Err(ValidationError::new(field, format!("must be at most {MAX_TOKENS} (got {v})"))),
             v => Ok(Self(v)),
         }
     }
@@ -99,10 +86,7 @@ pub struct TokenCount(u64);
 impl TokenCount {
     pub fn new(field: &'static str, value: u64) -> Result<Self, ValidationError> {
         if value > MAX_TOKENS {
-            return Err(ValidationError::new(
-                field,
-                format!("must be at most {MAX_TOKENS} (got {value})"),
-            ));
+            return Err(ValidationError::new(field, format!("must be at most {MAX_TOKENS} (got {value})")));
         }
         Ok(Self(value))
     }

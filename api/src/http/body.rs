@@ -29,10 +29,7 @@ impl<'a, T: Type + DeserializeOwned + Send> ApiExtractor<'a> for JsonBody<T> {
     fn request_meta() -> Option<MetaRequest> {
         Some(MetaRequest {
             description: None,
-            content: vec![MetaMediaType {
-                content_type: "application/json",
-                schema: T::schema_ref(),
-            }],
+            content: vec![MetaMediaType { content_type: "application/json", schema: T::schema_ref() }],
             required: true,
         })
     }
@@ -42,14 +39,10 @@ impl<'a, T: Type + DeserializeOwned + Send> ApiExtractor<'a> for JsonBody<T> {
         body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        let bytes = body
-            .take()?
-            .into_bytes_limit(MAX_BODY_BYTES)
-            .await
-            .map_err(|err| match err {
-                poem::error::ReadBodyError::PayloadTooLarge => ApiError::payload_too_large(),
-                other => ApiError::invalid_json(&other.to_string()),
-            })?;
+        let bytes = body.take()?.into_bytes_limit(MAX_BODY_BYTES).await.map_err(|err| match err {
+            poem::error::ReadBodyError::PayloadTooLarge => ApiError::payload_too_large(),
+            other => ApiError::invalid_json(&other.to_string()),
+        })?;
         Ok(Self(parse(&bytes)?))
     }
 }
@@ -60,21 +53,14 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::invalid_json("the body is empty"));
     }
-    let value: Value =
-        serde_json::from_slice(bytes).map_err(|e| ApiError::invalid_json(&e.to_string()))?;
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| ApiError::invalid_json(&e.to_string()))?;
     if !value.is_object() {
-        return Err(ApiError::invalid_json(&format!(
-            "expected a JSON object, found {}",
-            kind(&value)
-        )));
+        return Err(ApiError::invalid_json(&format!("expected a JSON object, found {}", kind(&value))));
     }
     serde_path_to_error::deserialize(value).map_err(|err| {
         let field = err.path().to_string();
         let message = err.inner().to_string();
-        match message
-            .strip_prefix("missing field `")
-            .and_then(|rest| rest.strip_suffix('`'))
-        {
+        match message.strip_prefix("missing field `").and_then(|rest| rest.strip_suffix('`')) {
             Some(missing) => ApiError::invalid_field(missing, "is required"),
             None => ApiError::invalid_field(&field, &message),
         }
@@ -96,11 +82,7 @@ fn kind(value: &Value) -> String {
 /// Integral floats (`100.0`) are accepted; fractions, strings, negatives and null are not.
 pub fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
     let value = Value::deserialize(deserializer)?;
-    let reject = |what: String| {
-        Err(D::Error::custom(format!(
-            "must be a whole number, not {what}"
-        )))
-    };
+    let reject = |what: String| Err(D::Error::custom(format!("must be a whole number, not {what}")));
     match &value {
         Value::Number(n) => {
             if let Some(v) = n.as_u64() {
@@ -110,12 +92,8 @@ pub fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D
             } else {
                 match n.as_f64() {
                     Some(f) if f.fract() == 0.0 && f >= 0.0 && f <= u64::MAX as f64 => Ok(f as u64),
-                    Some(f) if f < 0.0 => {
-                        Err(D::Error::custom(format!("must not be negative (got {n})")))
-                    }
-                    _ => Err(D::Error::custom(format!(
-                        "must be a whole number (got {n})"
-                    ))),
+                    Some(f) if f < 0.0 => Err(D::Error::custom(format!("must not be negative (got {n})"))),
+                    _ => Err(D::Error::custom(format!("must be a whole number (got {n})"))),
                 }
             }
         }
@@ -127,10 +105,7 @@ pub fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D
 pub fn string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     match Value::deserialize(deserializer)? {
         Value::String(s) => Ok(s),
-        other => Err(D::Error::custom(format!(
-            "must be a string, not {}",
-            kind(&other)
-        ))),
+        other => Err(D::Error::custom(format!("must be a string, not {}", kind(&other)))),
     }
 }
 
@@ -149,10 +124,7 @@ mod tests {
     fn reason(body: &str) -> (String, String) {
         let err = parse::<Probe>(body.as_bytes()).unwrap_err();
         let details = err.details.unwrap();
-        (
-            details.field.unwrap_or_default(),
-            details.reason.unwrap_or_default(),
-        )
+        (details.field.unwrap_or_default(), details.reason.unwrap_or_default())
     }
 
     #[test]
@@ -160,55 +132,23 @@ mod tests {
         assert_eq!(reason(r#"{}"#), ("tokenLimit".into(), "is required".into()));
         assert_eq!(
             reason(r#"{"tokenLimit": "100"}"#),
-            (
-                "tokenLimit".into(),
-                r#"must be a whole number, not the string "100""#.into()
-            )
+            ("tokenLimit".into(), r#"must be a whole number, not the string "100""#.into())
         );
-        assert_eq!(
-            reason(r#"{"tokenLimit": 1.5}"#),
-            (
-                "tokenLimit".into(),
-                "must be a whole number (got 1.5)".into()
-            )
-        );
-        assert_eq!(
-            reason(r#"{"tokenLimit": -5}"#),
-            ("tokenLimit".into(), "must not be negative (got -5)".into())
-        );
-        assert_eq!(
-            reason(r#"{"tokenLimit": null}"#),
-            (
-                "tokenLimit".into(),
-                "must be a whole number, not null".into()
-            )
-        );
+        assert_eq!(reason(r#"{"tokenLimit": 1.5}"#), ("tokenLimit".into(), "must be a whole number (got 1.5)".into()));
+        assert_eq!(reason(r#"{"tokenLimit": -5}"#), ("tokenLimit".into(), "must not be negative (got -5)".into()));
+        assert_eq!(reason(r#"{"tokenLimit": null}"#), ("tokenLimit".into(), "must be a whole number, not null".into()));
     }
 
     #[test]
     fn integral_floats_are_whole_numbers() {
-        assert_eq!(
-            parse::<Probe>(br#"{"tokenLimit": 100.0}"#)
-                .unwrap()
-                .token_limit,
-            100
-        );
-        assert_eq!(
-            parse::<Probe>(br#"{"tokenLimit": 1e3}"#)
-                .unwrap()
-                .token_limit,
-            1000
-        );
+        assert_eq!(parse::<Probe>(br#"{"tokenLimit": 100.0}"#).unwrap().token_limit, 100);
+        assert_eq!(parse::<Probe>(br#"{"tokenLimit": 1e3}"#).unwrap().token_limit, 1000);
     }
 
     #[test]
     fn malformed_bodies_are_invalid_json() {
         for body in ["", "  ", "{", "[1]", "42", "null", "{\"tokenLimit\": }"] {
-            assert_eq!(
-                parse::<Probe>(body.as_bytes()).unwrap_err().code,
-                "invalid_json",
-                "{body:?}"
-            );
+            assert_eq!(parse::<Probe>(body.as_bytes()).unwrap_err().code, "invalid_json", "{body:?}");
         }
     }
 

@@ -56,12 +56,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            details: None,
-        }
+        Self { status, code, message: message.into(), details: None }
     }
 
     fn with_details(mut self, details: ErrorDetails) -> Self {
@@ -70,23 +65,18 @@ impl ApiError {
     }
 
     pub fn invalid_field(field: &str, reason: &str) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            format!("Invalid `{field}`: {reason}."),
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", format!("Invalid `{field}`: {reason}.")).with_details(
+            ErrorDetails { field: Some(field.to_owned()), reason: Some(reason.to_owned()), ..Default::default() },
         )
-        .with_details(ErrorDetails {
-            field: Some(field.to_owned()),
-            reason: Some(reason.to_owned()),
-            ..Default::default()
-        })
     }
 
     pub fn invalid_json(reason: &str) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
             "invalid_json",
-            format!("The request body is not valid JSON: {reason}. Send a JSON object with Content-Type: application/json."),
+            format!(
+                "The request body is not valid JSON: {reason}. Send a JSON object with Content-Type: application/json."
+            ),
         )
         .with_details(ErrorDetails { reason: Some(reason.to_owned()), ..Default::default() })
     }
@@ -97,10 +87,7 @@ impl ApiError {
             "payload_too_large",
             format!("The request body is larger than {MAX_BODY_BYTES} bytes; send a smaller one."),
         )
-        .with_details(ErrorDetails {
-            max_bytes: Some(MAX_BODY_BYTES as u64),
-            ..Default::default()
-        })
+        .with_details(ErrorDetails { max_bytes: Some(MAX_BODY_BYTES as u64), ..Default::default() })
     }
 
     pub fn route_not_found(method: &str, path: &str) -> Self {
@@ -128,11 +115,7 @@ impl ApiError {
     }
 
     pub fn body(&self) -> ErrorBody {
-        ErrorBody {
-            error: self.code.to_owned(),
-            message: self.message.clone(),
-            details: self.details.clone(),
-        }
+        ErrorBody { error: self.code.to_owned(), message: self.message.clone(), details: self.details.clone() }
     }
 
     /// Turns any error poem or poem-openapi raised outside our handlers into our shape.
@@ -144,11 +127,9 @@ impl ApiError {
             StatusCode::NOT_FOUND => Self::route_not_found(method, path),
             StatusCode::METHOD_NOT_ALLOWED => Self::method_not_allowed(method, path),
             StatusCode::PAYLOAD_TOO_LARGE => Self::payload_too_large(),
-            status if status.is_client_error() => Self::new(
-                status,
-                "invalid_request",
-                format!("The request was rejected: {err}."),
-            ),
+            status if status.is_client_error() => {
+                Self::new(status, "invalid_request", format!("The request was rejected: {err}."))
+            }
             _ => Self::internal(),
         }
     }
@@ -163,10 +144,7 @@ impl From<ValidationError> for ApiError {
 impl From<domain::Error> for ApiError {
     fn from(err: domain::Error) -> Self {
         use domain::Error as E;
-        let user = |id: &domain::UserId| ErrorDetails {
-            user_id: Some(id.to_string()),
-            ..Default::default()
-        };
+        let user = |id: &domain::UserId| ErrorDetails { user_id: Some(id.to_string()), ..Default::default() };
         match &err {
             E::Invalid(invalid) => invalid.clone().into(),
             E::UserNotFound(id) => Self::new(
@@ -181,12 +159,10 @@ impl From<domain::Error> for ApiError {
                 format!("A user with ID '{id}' already exists. Choose another ID, or update that user's limit."),
             )
             .with_details(user(id)),
-            E::UsageOverflow { user: id, .. } => Self::new(
-                StatusCode::BAD_REQUEST,
-                "usage_overflow",
-                format!("{err}. Nothing was recorded."),
-            )
-            .with_details(user(id)),
+            E::UsageOverflow { user: id, .. } => {
+                Self::new(StatusCode::BAD_REQUEST, "usage_overflow", format!("{err}. Nothing was recorded."))
+                    .with_details(user(id))
+            }
             E::StoreUnavailable(why) => {
                 tracing::error!(error = %why, "store unavailable");
                 Self::new(
@@ -206,19 +182,13 @@ impl ResponseError for ApiError {
 
     fn as_response(&self) -> Response {
         let body = self.body().to_json().unwrap_or_default().to_string();
-        Response::builder()
-            .status(self.status)
-            .content_type("application/json; charset=utf-8")
-            .body(body)
+        Response::builder().status(self.status).content_type("application/json; charset=utf-8").body(body)
     }
 }
 
 /// Every status an operation may answer with an [`ErrorBody`].
 const ERROR_STATUSES: &[(u16, &str)] = &[
-    (
-        400,
-        "The request is malformed or a field is invalid; `details.field` names it.",
-    ),
+    (400, "The request is malformed or a field is invalid; `details.field` names it."),
     (404, "No user with that ID exists."),
     (409, "A user with that ID already exists."),
     (413, "The request body is too large."),

@@ -34,12 +34,7 @@ Answers about one user carry the `X-Tokens-Remaining` header.";
 type Apis = (users::UsersApi, health::HealthApi);
 
 fn openapi_service(tracker: Tracker) -> OpenApiService<Apis, ()> {
-    let apis = (
-        users::UsersApi {
-            tracker: tracker.clone(),
-        },
-        health::HealthApi { tracker },
-    );
+    let apis = (users::UsersApi { tracker: tracker.clone() }, health::HealthApi { tracker });
     OpenApiService::new(apis, "tokenmeter", env!("CARGO_PKG_VERSION")).description(DESCRIPTION)
 }
 

@@ -65,11 +65,7 @@ pub struct UserResult {
 impl From<&domain::User> for UserResult {
     fn from(user: &domain::User) -> Self {
         let view = UserView::from(user);
-        Self {
-            success: true,
-            user: view.clone(),
-            fields: view,
-        }
+        Self { success: true, user: view.clone(), fields: view }
     }
 }
 
@@ -155,10 +151,7 @@ impl UsersApi {
         let id = user_id(&body.0.user_id)?;
         let limit = TokenLimit::new("tokenLimit", body.0.token_limit)?;
         let user = self.tracker.create_user(id, limit).await?;
-        Ok(CreatedReply::Created(
-            Json((&user).into()),
-            user.remaining_tokens(),
-        ))
+        Ok(CreatedReply::Created(Json((&user).into()), user.remaining_tokens()))
     }
 
     /// List all users
@@ -167,9 +160,7 @@ impl UsersApi {
     #[oai(path = "/users", method = "get", operation_id = "listUsers")]
     async fn list_users(&self) -> ApiResult<Json<UserList>> {
         let users = self.tracker.users().await?;
-        Ok(Json(UserList {
-            users: users.iter().map(UserView::from).collect(),
-        }))
+        Ok(Json(UserList { users: users.iter().map(UserView::from).collect() }))
     }
 
     /// Get a user's usage
@@ -184,11 +175,7 @@ impl UsersApi {
     /// Update a user's token limit
     ///
     /// Sets a new limit; usage is unchanged. The new limit may be below current usage.
-    #[oai(
-        path = "/users/:userId/limit",
-        method = "put",
-        operation_id = "updateUserLimit"
-    )]
+    #[oai(path = "/users/:userId/limit", method = "put", operation_id = "updateUserLimit")]
     async fn update_limit(
         &self,
         #[oai(name = "userId")] id: Path<String>,
@@ -202,33 +189,18 @@ impl UsersApi {
     /// Delete a user
     ///
     /// Deletes the user and their counters. Answers 404 if there is no such user.
-    #[oai(
-        path = "/users/:userId",
-        method = "delete",
-        operation_id = "deleteUser"
-    )]
-    async fn delete_user(
-        &self,
-        #[oai(name = "userId")] id: Path<String>,
-    ) -> ApiResult<Json<DeletedUser>> {
+    #[oai(path = "/users/:userId", method = "delete", operation_id = "deleteUser")]
+    async fn delete_user(&self, #[oai(name = "userId")] id: Path<String>) -> ApiResult<Json<DeletedUser>> {
         let id = user_id(&id)?;
         self.tracker.delete_user(&id).await?;
-        Ok(Json(DeletedUser {
-            success: true,
-            message: "User deleted successfully".into(),
-            user_id: id.to_string(),
-        }))
+        Ok(Json(DeletedUser { success: true, message: "User deleted successfully".into(), user_id: id.to_string() }))
     }
 
     /// Record token usage
     ///
     /// Atomically adds `tokensConsumed` to the user's usage: concurrent records never lose
     /// an update. Usage that happened elsewhere is recorded even past the limit.
-    #[oai(
-        path = "/users/:userId/usage",
-        method = "post",
-        operation_id = "recordUsage"
-    )]
+    #[oai(path = "/users/:userId/usage", method = "post", operation_id = "recordUsage")]
     async fn record_usage(
         &self,
         #[oai(name = "userId")] id: Path<String>,
@@ -236,8 +208,6 @@ impl UsersApi {
     ) -> ApiResult<UserReply> {
         let id = user_id(&id)?;
         let tokens = TokenCount::new("tokensConsumed", body.0.tokens_consumed)?;
-        Ok(UserReply::of(
-            &self.tracker.record_usage(&id, tokens).await?,
-        ))
+        Ok(UserReply::of(&self.tracker.record_usage(&id, tokens).await?))
     }
 }

@@ -13,9 +13,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::domain::{
-    Money, StoreError, Timestamp, TokenCount, TokenLimit, User, UserId, UserStore,
-};
+use crate::domain::{Money, StoreError, Timestamp, TokenCount, TokenLimit, User, UserId, UserStore};
 
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 
@@ -29,17 +27,8 @@ pub struct EmbeddedStore {
 
 enum Write {
     Insert(User),
-    SetLimit {
-        id: UserId,
-        limit: TokenLimit,
-        at: Timestamp,
-    },
-    AddUsage {
-        id: UserId,
-        tokens: TokenCount,
-        cost: Money,
-        at: Timestamp,
-    },
+    SetLimit { id: UserId, limit: TokenLimit, at: Timestamp },
+    AddUsage { id: UserId, tokens: TokenCount, cost: Money, at: Timestamp },
     Delete(UserId),
 }
 
@@ -61,9 +50,8 @@ impl EmbeddedStore {
     /// Opens (or creates) the database file at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
         }
         let db = Database::create(path)
             .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
@@ -85,19 +73,13 @@ impl EmbeddedStore {
         let (reply, answer) = oneshot::channel();
         self.writes
             .send(PendingWrite { write, reply })
-            .map_err(|_| {
-                StoreError::Unavailable("the embedded store's writer has stopped".into())
-            })?;
-        answer.await.map_err(|_| {
-            StoreError::Unavailable("the embedded store's writer has stopped".into())
-        })?
+            .map_err(|_| StoreError::Unavailable("the embedded store's writer has stopped".into()))?;
+        answer.await.map_err(|_| StoreError::Unavailable("the embedded store's writer has stopped".into()))?
     }
 
     fn read<T: Send + 'static>(
         &self,
-        read: impl FnOnce(&redb::ReadOnlyTable<&'static str, &'static [u8]>) -> Result<T, StoreError>
-        + Send
-        + 'static,
+        read: impl FnOnce(&redb::ReadOnlyTable<&'static str, &'static [u8]>) -> Result<T, StoreError> + Send + 'static,
     ) -> impl Future<Output = Result<T, StoreError>> {
         let db = Arc::clone(&self.db);
         async move {
@@ -124,12 +106,10 @@ impl UserStore for EmbeddedStore {
 
     async fn get(&self, id: &UserId) -> Result<Option<User>, StoreError> {
         let id = id.clone();
-        self.read(
-            move |table| match table.get(id.as_str()).map_err(unavailable)? {
-                Some(bytes) => decode(id, bytes.value()).map(Some),
-                None => Ok(None),
-            },
-        )
+        self.read(move |table| match table.get(id.as_str()).map_err(unavailable)? {
+            Some(bytes) => decode(id, bytes.value()).map(Some),
+            None => Ok(None),
+        })
         .await
     }
 
@@ -138,9 +118,8 @@ impl UserStore for EmbeddedStore {
             let mut users = Vec::new();
             for entry in table.iter().map_err(unavailable)? {
                 let (key, value) = entry.map_err(unavailable)?;
-                let id = UserId::parse("userId", key.value()).map_err(|e| {
-                    StoreError::Unavailable(format!("corrupt key in the users table: {e}"))
-                })?;
+                let id = UserId::parse("userId", key.value())
+                    .map_err(|e| StoreError::Unavailable(format!("corrupt key in the users table: {e}")))?;
                 users.push(decode(id, value.value())?);
             }
             Ok(users)
@@ -148,37 +127,13 @@ impl UserStore for EmbeddedStore {
         .await
     }
 
-    async fn set_limit(
-        &self,
-        id: &UserId,
-        limit: TokenLimit,
-        at: Timestamp,
-    ) -> Result<User, StoreError> {
-        let user = self
-            .write(Write::SetLimit {
-                id: id.clone(),
-                limit,
-                at,
-            })
-            .await?;
+    async fn set_limit(&self, id: &UserId, limit: TokenLimit, at: Timestamp) -> Result<User, StoreError> {
+        let user = self.write(Write::SetLimit { id: id.clone(), limit, at }).await?;
         user.ok_or(StoreError::NotFound)
     }
 
-    async fn add_usage(
-        &self,
-        id: &UserId,
-        tokens: TokenCount,
-        cost: Money,
-        at: Timestamp,
-    ) -> Result<User, StoreError> {
-        let user = self
-            .write(Write::AddUsage {
-                id: id.clone(),
-                tokens,
-                cost,
-                at,
-            })
-            .await?;
+    async fn add_usage(&self, id: &UserId, tokens: TokenCount, cost: Money, at: Timestamp) -> Result<User, StoreError> {
+        let user = self.write(Write::AddUsage { id: id.clone(), tokens, cost, at }).await?;
         user.ok_or(StoreError::NotFound)
     }
 
@@ -216,17 +171,11 @@ fn run_writer(db: &Database, mut queue: mpsc::UnboundedReceiver<PendingWrite>) {
 
 /// Applies each write; a write that fails its condition changes nothing and does not affect
 /// the others. Only a failure of the transaction itself fails the whole batch.
-fn apply_batch(
-    db: &Database,
-    batch: &[PendingWrite],
-) -> Result<Vec<Result<Option<User>, StoreError>>, StoreError> {
+fn apply_batch(db: &Database, batch: &[PendingWrite]) -> Result<Vec<Result<Option<User>, StoreError>>, StoreError> {
     let txn = db.begin_write().map_err(unavailable)?;
     let results = {
         let mut table = txn.open_table(USERS).map_err(unavailable)?;
-        batch
-            .iter()
-            .map(|pending| apply(&mut table, &pending.write))
-            .collect::<Result<Vec<_>, _>>()?
+        batch.iter().map(|pending| apply(&mut table, &pending.write)).collect::<Result<Vec<_>, _>>()?
     };
     txn.commit().map_err(unavailable)?;
     Ok(results)
@@ -235,13 +184,8 @@ fn apply_batch(
 type Table<'txn> = redb::Table<'txn, &'static str, &'static [u8]>;
 
 /// The outer `Result` is a storage failure (aborts the batch); the inner one is this write's answer.
-fn apply(
-    table: &mut Table<'_>,
-    write: &Write,
-) -> Result<Result<Option<User>, StoreError>, StoreError> {
-    let updated = |table: &mut Table<'_>,
-                   id: &UserId,
-                   change: &dyn Fn(&mut User) -> Result<(), StoreError>| {
+fn apply(table: &mut Table<'_>, write: &Write) -> Result<Result<Option<User>, StoreError>, StoreError> {
+    let updated = |table: &mut Table<'_>, id: &UserId, change: &dyn Fn(&mut User) -> Result<(), StoreError>| {
         let Some(mut user) = load(table, id)? else {
             return Ok(Err(StoreError::NotFound));
         };
@@ -264,16 +208,8 @@ fn apply(
             user.last_updated = *at;
             Ok(())
         }),
-        Write::AddUsage {
-            id,
-            tokens,
-            cost,
-            at,
-        } => updated(table, id, &|user| {
-            user.token_usage = user
-                .token_usage
-                .checked_add(tokens.get())
-                .ok_or(StoreError::Overflow)?;
+        Write::AddUsage { id, tokens, cost, at } => updated(table, id, &|user| {
+            user.token_usage = user.token_usage.checked_add(tokens.get()).ok_or(StoreError::Overflow)?;
             user.total_cost = user.total_cost + *cost;
             user.last_updated = *at;
             Ok(())
@@ -293,9 +229,7 @@ fn load(table: &Table<'_>, id: &UserId) -> Result<Option<User>, StoreError> {
 }
 
 fn save(table: &mut Table<'_>, user: &User) -> Result<(), StoreError> {
-    table
-        .insert(user.id.as_str(), encode(user).as_slice())
-        .map_err(unavailable)?;
+    table.insert(user.id.as_str(), encode(user).as_slice()).map_err(unavailable)?;
     Ok(())
 }
 
@@ -310,11 +244,9 @@ fn encode(user: &User) -> Vec<u8> {
 }
 
 fn decode(id: UserId, bytes: &[u8]) -> Result<User, StoreError> {
-    let corrupt =
-        |why: String| StoreError::Unavailable(format!("corrupt record for user '{id}': {why}"));
+    let corrupt = |why: String| StoreError::Unavailable(format!("corrupt record for user '{id}': {why}"));
     let record: Record = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
-    let token_limit =
-        TokenLimit::new("tokenLimit", record.limit).map_err(|e| corrupt(e.to_string()))?;
+    let token_limit = TokenLimit::new("tokenLimit", record.limit).map_err(|e| corrupt(e.to_string()))?;
     Ok(User {
         token_limit,
         token_usage: record.usage,

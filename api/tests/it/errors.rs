@@ -12,111 +12,26 @@ async fn every_bad_request_gets_a_clear_error() {
     app.create_user("taken", 100).await;
     let long_id = "a".repeat(129);
     let cases: Vec<(&str, Method, String, Option<&str>)> = vec![
-        (
-            "missing field",
-            Method::POST,
-            "/users".into(),
-            Some(r#"{"userId": "x"}"#),
-        ),
-        (
-            "limit zero",
-            Method::POST,
-            "/users".into(),
-            Some(r#"{"userId": "x", "tokenLimit": 0}"#),
-        ),
-        (
-            "limit negative",
-            Method::POST,
-            "/users".into(),
-            Some(r#"{"userId": "x", "tokenLimit": -1}"#),
-        ),
-        (
-            "limit fraction",
-            Method::POST,
-            "/users".into(),
-            Some(r#"{"userId": "x", "tokenLimit": 10.5}"#),
-        ),
-        (
-            "limit string",
-            Method::POST,
-            "/users".into(),
-            Some(r#"{"userId": "x", "tokenLimit": "100"}"#),
-        ),
-        (
-            "limit above 2^53",
-            Method::POST,
-            "/users".into(),
-            Some(r#"{"userId": "x", "tokenLimit": 9007199254740993}"#),
-        ),
-        (
-            "user id number",
-            Method::POST,
-            "/users".into(),
-            Some(r#"{"userId": 7, "tokenLimit": 5}"#),
-        ),
-        (
-            "user id with slash",
-            Method::POST,
-            "/users".into(),
-            Some(r#"{"userId": "a/b", "tokenLimit": 5}"#),
-        ),
-        (
-            "user id empty",
-            Method::POST,
-            "/users".into(),
-            Some(r#"{"userId": "", "tokenLimit": 5}"#),
-        ),
-        (
-            "malformed json",
-            Method::POST,
-            "/users".into(),
-            Some(r#"{"userId": "x","#),
-        ),
+        ("missing field", Method::POST, "/users".into(), Some(r#"{"userId": "x"}"#)),
+        ("limit zero", Method::POST, "/users".into(), Some(r#"{"userId": "x", "tokenLimit": 0}"#)),
+        ("limit negative", Method::POST, "/users".into(), Some(r#"{"userId": "x", "tokenLimit": -1}"#)),
+        ("limit fraction", Method::POST, "/users".into(), Some(r#"{"userId": "x", "tokenLimit": 10.5}"#)),
+        ("limit string", Method::POST, "/users".into(), Some(r#"{"userId": "x", "tokenLimit": "100"}"#)),
+        ("limit above 2^53", Method::POST, "/users".into(), Some(r#"{"userId": "x", "tokenLimit": 9007199254740993}"#)),
+        ("user id number", Method::POST, "/users".into(), Some(r#"{"userId": 7, "tokenLimit": 5}"#)),
+        ("user id with slash", Method::POST, "/users".into(), Some(r#"{"userId": "a/b", "tokenLimit": 5}"#)),
+        ("user id empty", Method::POST, "/users".into(), Some(r#"{"userId": "", "tokenLimit": 5}"#)),
+        ("malformed json", Method::POST, "/users".into(), Some(r#"{"userId": "x","#)),
         ("empty body", Method::POST, "/users".into(), None),
         ("array body", Method::POST, "/users".into(), Some("[1, 2]")),
-        (
-            "duplicate user",
-            Method::POST,
-            "/users".into(),
-            Some(r#"{"userId": "taken", "tokenLimit": 5}"#),
-        ),
-        (
-            "new limit missing",
-            Method::PUT,
-            "/users/taken/limit".into(),
-            Some(r#"{"limit": 5}"#),
-        ),
-        (
-            "new limit zero",
-            Method::PUT,
-            "/users/taken/limit".into(),
-            Some(r#"{"newLimit": 0}"#),
-        ),
-        (
-            "usage negative",
-            Method::POST,
-            "/users/taken/usage".into(),
-            Some(r#"{"tokensConsumed": -3}"#),
-        ),
-        (
-            "usage null",
-            Method::POST,
-            "/users/taken/usage".into(),
-            Some(r#"{"tokensConsumed": null}"#),
-        ),
+        ("duplicate user", Method::POST, "/users".into(), Some(r#"{"userId": "taken", "tokenLimit": 5}"#)),
+        ("new limit missing", Method::PUT, "/users/taken/limit".into(), Some(r#"{"limit": 5}"#)),
+        ("new limit zero", Method::PUT, "/users/taken/limit".into(), Some(r#"{"newLimit": 0}"#)),
+        ("usage negative", Method::POST, "/users/taken/usage".into(), Some(r#"{"tokensConsumed": -3}"#)),
+        ("usage null", Method::POST, "/users/taken/usage".into(), Some(r#"{"tokensConsumed": null}"#)),
         ("unknown user", Method::GET, "/users/ghost".into(), None),
-        (
-            "path id too long",
-            Method::GET,
-            format!("/users/{long_id}"),
-            None,
-        ),
-        (
-            "path id bad character",
-            Method::GET,
-            "/users/bad%20id".into(),
-            None,
-        ),
+        ("path id too long", Method::GET, format!("/users/{long_id}"), None),
+        ("path id bad character", Method::GET, "/users/bad%20id".into(), None),
         ("unknown route", Method::GET, "/nope".into(), None),
         ("wrong method", Method::PATCH, "/users/taken".into(), None),
     ];
@@ -124,10 +39,7 @@ async fn every_bad_request_gets_a_clear_error() {
     for (name, method, path, body) in cases {
         let (status, json) = app.send_raw(method, &path, body).await;
         assert!((400..500).contains(&status), "{name}: {status} {json}");
-        assert!(
-            json["error"].is_string() && json["message"].is_string(),
-            "{name}: {json}"
-        );
+        assert!(json["error"].is_string() && json["message"].is_string(), "{name}: {json}");
         answers.push(json!({ "case": name, "status": status, "body": json }));
     }
     insta::assert_json_snapshot!(answers);
@@ -143,29 +55,15 @@ async fn oversized_bodies_get_413_and_change_nothing() {
     app.create_user("big", 100).await;
     let padding = "x".repeat(tokenmeter_api::http::MAX_BODY_BYTES);
     let body = format!(r#"{{"tokensConsumed": 1, "padding": "{padding}"}}"#);
-    let (status, json) = app
-        .send_raw(Method::POST, "/users/big/usage", Some(&body))
-        .await;
-    assert_eq!(
-        (status, json["error"].as_str()),
-        (413, Some("payload_too_large"))
-    );
-    assert_eq!(
-        app.client
-            .get_user("big")
-            .await
-            .unwrap()
-            .into_inner()
-            .token_usage,
-        0
-    );
+    let (status, json) = app.send_raw(Method::POST, "/users/big/usage", Some(&body)).await;
+    assert_eq!((status, json["error"].as_str()), (413, Some("payload_too_large")));
+    assert_eq!(app.client.get_user("big").await.unwrap().into_inner().token_usage, 0);
 }
 
 #[tokio::test]
 async fn chunked_oversized_bodies_are_refused_too() {
     let app = spawn_app().await;
-    let chunks: Vec<Result<String, std::io::Error>> =
-        (0..100).map(|_| Ok("y".repeat(1024))).collect();
+    let chunks: Vec<Result<String, std::io::Error>> = (0..100).map(|_| Ok("y".repeat(1024))).collect();
     let response = app
         .http
         .post(app.url("/users"))

@@ -25,19 +25,11 @@ pub async fn spawn_app() -> TestApp {
     let data = tempfile::tempdir().expect("temp dir");
     let store = EmbeddedStore::open(&data.path().join("tokenmeter.redb")).expect("open store");
     let app = http::endpoint(Tracker::new(Arc::new(store)));
-    let (acceptor, addr) = server::bind("127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("bind");
+    let (acceptor, addr) = server::bind("127.0.0.1:0".parse().unwrap()).await.expect("bind");
     let server = tokio::spawn(async move {
         server::serve(acceptor, app).await.expect("server");
     });
-    TestApp {
-        addr,
-        client: Client::new(&format!("http://{addr}")),
-        http: reqwest::Client::new(),
-        _data: data,
-        server,
-    }
+    TestApp { addr, client: Client::new(&format!("http://{addr}")), http: reqwest::Client::new(), _data: data, server }
 }
 
 impl TestApp {
@@ -47,10 +39,7 @@ impl TestApp {
 
     pub async fn create_user(&self, id: &str, limit: u64) -> types::UserResult {
         self.client
-            .create_user(&types::CreateUserRequest {
-                user_id: id.into(),
-                token_limit: limit,
-            })
+            .create_user(&types::CreateUserRequest { user_id: id.into(), token_limit: limit })
             .await
             .expect("create user")
             .into_inner()
@@ -58,36 +47,22 @@ impl TestApp {
 
     pub async fn record(&self, id: &str, tokens: u64) -> types::UserResult {
         self.client
-            .record_usage(
-                id,
-                &types::RecordUsageRequest {
-                    tokens_consumed: tokens,
-                },
-            )
+            .record_usage(id, &types::RecordUsageRequest { tokens_consumed: tokens })
             .await
             .expect("record usage")
             .into_inner()
     }
 
     /// Sends `body` raw and returns the status and the JSON answer.
-    pub async fn send_raw(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&str>,
-    ) -> (u16, serde_json::Value) {
-        let mut request = self
-            .http
-            .request(method, self.url(path))
-            .header("content-type", "application/json");
+    pub async fn send_raw(&self, method: reqwest::Method, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+        let mut request = self.http.request(method, self.url(path)).header("content-type", "application/json");
         if let Some(body) = body {
             request = request.body(body.to_owned());
         }
         let response = request.send().await.expect("send");
         let status = response.status().as_u16();
         let text = response.text().await.expect("body");
-        let json =
-            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+        let json = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
         (status, json)
     }
 }
@@ -97,9 +72,7 @@ pub fn error_of<T: std::fmt::Debug>(
     result: Result<T, tokenmeter_client::Error<types::ErrorBody>>,
 ) -> (u16, types::ErrorBody) {
     match result {
-        Err(tokenmeter_client::Error::ErrorResponse(response)) => {
-            (response.status().as_u16(), response.into_inner())
-        }
+        Err(tokenmeter_client::Error::ErrorResponse(response)) => (response.status().as_u16(), response.into_inner()),
         other => panic!("expected an error response, got {other:?}"),
     }
 }

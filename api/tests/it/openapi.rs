@@ -37,9 +37,7 @@ fn every_operation_has_an_id_a_summary_and_a_description() {
     let mut ids = std::collections::HashSet::new();
     for (path, item) in spec["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
-            let id = op["operationId"]
-                .as_str()
-                .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path} has no operationId"));
             assert!(ids.insert(id.to_owned()), "operationId {id} is used twice");
             for key in ["summary", "description"] {
                 let text = op[key].as_str().unwrap_or_default();
@@ -47,8 +45,5 @@ fn every_operation_has_an_id_a_summary_and_a_description() {
             }
         }
     }
-    assert!(
-        ids.len() >= 7,
-        "expected every route in the spec, found {ids:?}"
-    );
+    assert!(ids.len() >= 7, "expected every route in the spec, found {ids:?}");
 }

@@ -53,33 +53,18 @@ async fn a_killed_service_restarts_with_every_acknowledged_write() {
         let service = start(data.path());
         let client = Client::new(&service.url);
         for (id, limit) in [("keep-1", 1000), ("keep-2", 2000), ("gone", 5)] {
-            client
-                .create_user(&types::CreateUserRequest {
-                    user_id: id.into(),
-                    token_limit: limit,
-                })
-                .await
-                .unwrap();
+            client.create_user(&types::CreateUserRequest { user_id: id.into(), token_limit: limit }).await.unwrap();
         }
         for _ in 0..25 {
-            client
-                .record_usage("keep-1", &types::RecordUsageRequest { tokens_consumed: 4 })
-                .await
-                .unwrap();
+            client.record_usage("keep-1", &types::RecordUsageRequest { tokens_consumed: 4 }).await.unwrap();
         }
-        client
-            .update_user_limit("keep-2", &types::UpdateLimitRequest { new_limit: 2500 })
-            .await
-            .unwrap();
+        client.update_user_limit("keep-2", &types::UpdateLimitRequest { new_limit: 2500 }).await.unwrap();
         client.delete_user("gone").await.unwrap();
     } // SIGKILL: no graceful shutdown, no flush.
 
     let service = start(data.path());
     let client = Client::new(&service.url);
     let users = client.list_users().await.unwrap().into_inner().users;
-    let state: Vec<_> = users
-        .iter()
-        .map(|u| (u.user_id.as_str(), u.token_limit, u.token_usage))
-        .collect();
+    let state: Vec<_> = users.iter().map(|u| (u.user_id.as_str(), u.token_limit, u.token_usage)).collect();
     assert_eq!(state, [("keep-1", 1000, 100), ("keep-2", 2500, 0)]);
 }
