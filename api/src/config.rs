@@ -18,6 +18,16 @@ pub struct Config {
     #[arg(long, env = "TOKENMETER_DATA_DIR", default_value = ".tokenmeter")]
     pub data_dir: PathBuf,
 
+    /// The admin API key (at least 20 characters), kept only as its hash. Without it, a local
+    /// run generates an admin key on first start and prints it once.
+    #[arg(long, env = "TOKENMETER_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+
+    /// Other origins whose web pages may call the API, comma-separated (e.g.
+    /// `https://app.example.com`). Pages served by the API itself need none.
+    #[arg(long, env = "TOKENMETER_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
     /// Log format: `pretty` for people, `json` for log pipelines.
     #[arg(long, env = "TOKENMETER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,

@@ -1,7 +1,12 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use tokenmeter_api::{config::Config, domain::Tracker, http, server, store::EmbeddedStore};
+use tokenmeter_api::{
+    config::Config,
+    domain::{Keys, Tracker},
+    http, server,
+    store::EmbeddedStore,
+};
 
 /// tokenmeter: track and enforce LLM token usage per user.
 #[derive(Parser)]
@@ -17,6 +22,9 @@ struct Cli {
 enum Command {
     /// Serve the API (the default).
     Serve,
+    /// Issue a new admin API key on the configured store and print it (stop the service first
+    /// when it uses the embedded store).
+    AdminKey,
     /// Print the OpenAPI document (or write it to --out).
     Openapi {
         #[arg(long)]
@@ -32,6 +40,10 @@ async fn main() -> anyhow::Result<()> {
             server::init_logging(cli.config.log_format);
             server::run(cli.config).await
         }
+        Command::AdminKey => {
+            println!("{}", server::issue_admin_key(&cli.config).await?);
+            Ok(())
+        }
         Command::Openapi { out } => {
             let spec = http::openapi_json(spec_only_tracker()?);
             match out {
@@ -46,7 +58,7 @@ async fn main() -> anyhow::Result<()> {
 /// The document does not depend on the store; a throwaway one satisfies the types.
 fn spec_only_tracker() -> anyhow::Result<Tracker> {
     let dir = std::env::temp_dir().join(format!("tokenmeter-openapi-{}", std::process::id()));
-    let store = EmbeddedStore::open(&dir.join("spec.redb"))?;
+    let store = std::sync::Arc::new(EmbeddedStore::open(&dir.join("spec.redb"))?);
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(Tracker::new(std::sync::Arc::new(store)))
+    Ok(Tracker::new(store.clone(), Keys::new(store, None)))
 }

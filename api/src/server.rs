@@ -10,30 +10,35 @@ use poem::{
 
 use crate::{
     config::{Config, LogFormat, StoreKind},
-    domain::{Tracker, UserStore},
+    domain::{KeyStore, Keys, Role, StartupAdminKey, Tracker, UserStore},
     http,
     store::EmbeddedStore,
 };
 
 /// Opens the configured store and builds the domain service on it.
 pub async fn tracker(config: &Config) -> anyhow::Result<Tracker> {
-    let store: Arc<dyn UserStore> = match config.store {
+    let admin = config.admin_key.as_deref().map(StartupAdminKey::new).transpose().map_err(anyhow::Error::msg)?;
+    let (users, keys): (Arc<dyn UserStore>, Arc<dyn KeyStore>) = match config.store {
         StoreKind::Embedded => {
             let path = config.embedded_db_path();
-            let store = EmbeddedStore::open(&path).with_context(|| format!("opening {}", path.display()))?;
+            let store = Arc::new(EmbeddedStore::open(&path).with_context(|| format!("opening {}", path.display()))?);
             tracing::info!(path = %path.display(), "embedded store opened");
-            Arc::new(store)
+            (store.clone(), store)
         }
     };
-    Ok(Tracker::new(store))
+    Ok(Tracker::new(users, Keys::new(keys, admin)))
 }
 
 /// Serves HTTP on `config.listen` until the process is stopped, or runs as an AWS Lambda
 /// function when started by the Lambda runtime.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let tracker = tracker(&config).await?;
-    let app = http::endpoint(tracker);
-    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+    let on_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    if config.admin_key.is_none() && !on_lambda {
+        ensure_admin_key(tracker.keys()).await?;
+    }
+    let app = http::endpoint(tracker, &config.cors_origins);
+    if on_lambda {
         tracing::info!("running on AWS Lambda");
         return poem_lambda::run(app).await.map_err(|e| anyhow::anyhow!("lambda runtime: {e}"));
     }
@@ -42,6 +47,30 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     serve(acceptor, app).await
+}
+
+/// On a local run without `TOKENMETER_ADMIN_KEY`: generates the first admin key and prints
+/// it once. Later runs find it stored (hashed) and say how to get a new one.
+async fn ensure_admin_key(keys: &Keys) -> anyhow::Result<()> {
+    if keys.has_admin_key().await? {
+        tracing::info!(
+            "admin key: using the one generated on first start (lost it? stop the service and run `tokenmeter admin-key`)"
+        );
+        return Ok(());
+    }
+    let issued = keys.issue_unchecked(Role::Admin, Some("generated at first start".into())).await?;
+    tracing::warn!(
+        admin_key = %issued.token,
+        "generated an admin API key; it is shown only this once. Sign in with it, or send it as `Authorization: Bearer <key>`"
+    );
+    Ok(())
+}
+
+/// Issues a new admin key on the configured store and returns its text.
+pub async fn issue_admin_key(config: &Config) -> anyhow::Result<String> {
+    let tracker = tracker(config).await?;
+    let issued = tracker.keys().issue_unchecked(Role::Admin, Some("issued by `tokenmeter admin-key`".into())).await?;
+    Ok(issued.token)
 }
 
 /// Serves `app` on an already-bound acceptor (tests bind port 0 and read the address first).

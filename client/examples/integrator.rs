@@ -1,8 +1,8 @@
 //! An integrator's view: create a user, record usage, read it back, handle a typed error.
 //!
 //! ```sh
-//! cargo xtask dev &                                   # the service on 127.0.0.1:8080
-//! cargo run -p tokenmeter-client --example integrator -- http://127.0.0.1:8080
+//! cargo xtask dev &                    # the service on 127.0.0.1:8080; prints an admin key once
+//! TOKENMETER_API_KEY=tmk_… cargo run -p tokenmeter-client --example integrator -- http://127.0.0.1:8080
 //! ```
 
 use tokenmeter_client::{
@@ -13,23 +13,36 @@ use tokenmeter_client::{
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let base_url = std::env::args().nth(1).unwrap_or_else(|| "http://127.0.0.1:8080".into());
-    let client = Client::new(&base_url);
+    let admin_key = std::env::var("TOKENMETER_API_KEY").map_err(|_| "set TOKENMETER_API_KEY to an admin key")?;
+    let admin = Client::with_api_key(&base_url, &admin_key)?;
     let user_id = format!("example-{}", std::process::id());
 
-    let created = client.create_user(&CreateUserRequest { user_id: user_id.clone(), token_limit: 10_000 }).await?;
+    // An admin creates a user and asks for the user's own key.
+    let request = CreateUserRequest { user_id: user_id.clone(), token_limit: 10_000, issue_key: Some(true) };
+    let created = admin.create_user(&request).await?.into_inner();
     println!("created {} with {} tokens", created.user.user_id, created.user.token_limit);
 
-    let after = client.record_usage(&user_id, &RecordUsageRequest { tokens_consumed: 1_234 }).await?;
+    // The user's key sees and spends only that user.
+    let user_key = created.api_key.ok_or("the service issued no key")?.api_key;
+    let user = Client::with_api_key(&base_url, &user_key)?;
+    let after = user.record_usage(&user_id, &RecordUsageRequest { tokens_consumed: 1_234 }).await?;
     println!("used {} ({:.2} %), {} remaining", after.token_usage, after.percentage_used, after.remaining_tokens);
 
     // Errors are typed: the body is our `{error, message, details}` shape.
-    match client.create_user(&CreateUserRequest { user_id: user_id.clone(), token_limit: 0 }).await {
+    match user.list_users().await {
+        Err(Error::ErrorResponse(response)) => {
+            println!("a user key may not list users: {} {}", response.status(), response.error)
+        }
+        other => println!("unexpected: {other:?}"),
+    }
+    match admin.create_user(&CreateUserRequest { user_id: user_id.clone(), token_limit: 0, issue_key: None }).await {
         Err(Error::ErrorResponse(response)) => {
             println!("refused with {}: {} ({})", response.status(), response.message, response.error)
         }
         other => println!("unexpected: {other:?}"),
     }
 
-    client.delete_user(&user_id).await?;
+    admin.delete_user(&user_id).await?;
+
     Ok(())
 }

@@ -1,4 +1,4 @@
-use super::{UserId, ValidationError};
+use super::{KeyId, UserId, ValidationError};
 
 /// Everything a domain operation can fail with. The HTTP layer maps each variant to one
 /// status and one stable error code, in one place.
@@ -12,6 +12,12 @@ pub enum Error {
     UserExists(UserId),
     #[error("recording {tokens} more tokens would overflow the usage counter of user '{user}'")]
     UsageOverflow { user: UserId, tokens: u64 },
+    #[error("the API key is missing, unknown or revoked")]
+    InvalidKey,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("no API key with ID '{0}' exists")]
+    KeyNotFound(KeyId),
     #[error("the store is unavailable: {0}")]
     StoreUnavailable(String),
 }

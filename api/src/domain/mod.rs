@@ -2,9 +2,12 @@
 //!
 //! Everything a request may change goes through [`Tracker`]; values that reach it are
 //! already validated ([`UserId`], [`TokenLimit`], [`TokenCount`]), so the store only ever
-//! sees well-formed data. The store is a port the domain owns ([`UserStore`]).
+//! sees well-formed data. Every operation takes the caller's [`Principal`] and checks it
+//! first. The stores are ports the domain owns ([`UserStore`], [`KeyStore`]).
 
+mod access;
 mod error;
+mod keys;
 mod money;
 mod pricing;
 mod store;
@@ -13,10 +16,12 @@ mod tracker;
 mod user;
 mod values;
 
+pub use access::Principal;
 pub use error::{Error, StoreError};
+pub use keys::{ApiKey, IssuedKey, KeyId, Keys, Role, StartupAdminKey};
 pub use money::Money;
 pub use pricing::{Cost, ModelPricing, PricingTable, TokenUsage};
-pub use store::UserStore;
+pub use store::{KeyStore, UserStore};
 pub use time::Timestamp;
 pub use tracker::Tracker;
 pub use user::User;

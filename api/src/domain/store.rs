@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 
-use super::{Money, StoreError, Timestamp, TokenCount, TokenLimit, User, UserId};
+use super::{ApiKey, KeyId, Money, StoreError, Timestamp, TokenCount, TokenLimit, User, UserId};
 
 /// Where users and their counters live. Every method is a single atomic step: no caller
 /// ever reads, modifies and writes back, so concurrent callers can never lose an update.
@@ -25,4 +25,20 @@ pub trait UserStore: Send + Sync + 'static {
 
     /// Removes a user; [`StoreError::NotFound`] if there was none.
     async fn delete(&self, id: &UserId) -> Result<(), StoreError>;
+}
+
+/// Where API keys live (hashed). Keys survive restarts and are shared by every instance.
+#[async_trait]
+pub trait KeyStore: Send + Sync + 'static {
+    /// Stores a new key; [`StoreError::AlreadyExists`] if its ID is taken.
+    async fn insert_key(&self, key: &ApiKey) -> Result<(), StoreError>;
+
+    async fn get_key(&self, id: &KeyId) -> Result<Option<ApiKey>, StoreError>;
+
+    /// Every key, revoked ones included, ordered by ID.
+    async fn list_keys(&self) -> Result<Vec<ApiKey>, StoreError>;
+
+    /// Marks a key revoked at `at` (keeping an earlier revocation time); [`StoreError::NotFound`]
+    /// if there is no such key.
+    async fn revoke_key(&self, id: &KeyId, at: Timestamp) -> Result<ApiKey, StoreError>;
 }

@@ -109,6 +109,24 @@ pub fn string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::E
     }
 }
 
+/// Deserializes an optional string (`null` or absent is `None`).
+pub fn optional_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    match Value::deserialize(deserializer)? {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s)),
+        other => Err(D::Error::custom(format!("must be a string, not {}", kind(&other)))),
+    }
+}
+
+/// Deserializes an optional boolean (`null` or absent is `None`).
+pub fn optional_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
+    match Value::deserialize(deserializer)? {
+        Value::Null => Ok(None),
+        Value::Bool(b) => Ok(Some(b)),
+        other => Err(D::Error::custom(format!("must be true or false, not {}", kind(&other)))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -106,6 +106,11 @@ impl ApiError {
         )
     }
 
+    /// 401, for a request that sent no usable key.
+    pub fn unauthorized(why: &str) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", format!("Authentication required: {why}."))
+    }
+
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -127,6 +132,7 @@ impl ApiError {
             StatusCode::NOT_FOUND => Self::route_not_found(method, path),
             StatusCode::METHOD_NOT_ALLOWED => Self::method_not_allowed(method, path),
             StatusCode::PAYLOAD_TOO_LARGE => Self::payload_too_large(),
+            StatusCode::UNAUTHORIZED => Self::unauthorized("send `Authorization: Bearer <API key>`"),
             status if status.is_client_error() => {
                 Self::new(status, "invalid_request", format!("The request was rejected: {err}."))
             }
@@ -163,6 +169,17 @@ impl From<domain::Error> for ApiError {
                 Self::new(StatusCode::BAD_REQUEST, "usage_overflow", format!("{err}. Nothing was recorded."))
                     .with_details(user(id))
             }
+            E::InvalidKey => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_api_key",
+                "The API key is not valid: it is unknown, malformed or revoked. Ask an administrator for a key.",
+            ),
+            E::Forbidden(why) => Self::new(StatusCode::FORBIDDEN, "forbidden", format!("Not allowed: {why}.")),
+            E::KeyNotFound(id) => Self::new(
+                StatusCode::NOT_FOUND,
+                "key_not_found",
+                format!("No API key with ID '{id}' exists. List keys with GET /keys."),
+            ),
             E::StoreUnavailable(why) => {
                 tracing::error!(error = %why, "store unavailable");
                 Self::new(
@@ -182,14 +199,24 @@ impl ResponseError for ApiError {
 
     fn as_response(&self) -> Response {
         let body = self.body().to_json().unwrap_or_default().to_string();
-        Response::builder().status(self.status).content_type("application/json; charset=utf-8").body(body)
+        let mut response = Response::builder().status(self.status).content_type("application/json; charset=utf-8");
+        if self.status == StatusCode::UNAUTHORIZED {
+            let challenge = match self.code {
+                "invalid_api_key" => r#"Bearer realm="tokenmeter", error="invalid_token""#,
+                _ => r#"Bearer realm="tokenmeter""#,
+            };
+            response = response.header(poem::http::header::WWW_AUTHENTICATE, challenge);
+        }
+        response.body(body)
     }
 }
 
 /// Every status an operation may answer with an [`ErrorBody`].
 const ERROR_STATUSES: &[(u16, &str)] = &[
     (400, "The request is malformed or a field is invalid; `details.field` names it."),
-    (404, "No user with that ID exists."),
+    (401, "No API key, or an unknown or revoked one."),
+    (403, "The key may not do this (user keys cannot manage users or keys)."),
+    (404, "No such user (or key), or not one this key may see."),
     (409, "A user with that ID already exists."),
     (413, "The request body is too large."),
     (500, "An unexpected error; nothing was changed."),
@@ -221,3 +248,17 @@ impl ApiResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unauthorized_answers_carry_a_bearer_challenge() {
+        let response = ApiError::unauthorized("no key").as_response();
+        assert_eq!(response.headers()["www-authenticate"], r#"Bearer realm="tokenmeter""#);
+        let through_poem = poem::Error::from(ApiError::unauthorized("no key"));
+        let recovered = ApiError::from_poem(&through_poem, "GET", "/users");
+        assert_eq!(recovered.as_response().headers()["www-authenticate"], r#"Bearer realm="tokenmeter""#);
+    }
+}

@@ -1,15 +1,18 @@
 //! The HTTP surface: the only module that knows about poem. Builds the OpenAPI service from
 //! the per-area APIs and wraps it in the middleware every request passes through.
 
+mod auth;
 mod body;
 mod error;
 mod health;
+mod keys;
 mod users;
 
 use poem::{
     Endpoint, EndpointExt, IntoResponse, Route,
     error::ResponseError,
-    middleware::{CatchPanic, RequestId, ReuseId, Tracing},
+    http::Method,
+    middleware::{CatchPanic, Cors, RequestId, ReuseId, Tracing},
 };
 use poem_openapi::{OpenApiService, Tags};
 
@@ -21,6 +24,8 @@ use crate::domain::Tracker;
 enum ApiTags {
     /// Users, their limits and their usage.
     Users,
+    /// API keys and the caller's identity.
+    Keys,
     /// Health and service information.
     System,
 }
@@ -28,13 +33,20 @@ enum ApiTags {
 const DESCRIPTION: &str = "\
 Tracks and enforces LLM token usage per user.
 
+Every operation but `/health` needs an API key, sent as `Authorization: Bearer <key>` or \
+`X-API-Key: <key>`. Admin keys manage everything; a user key reads and spends only its own user.
+
 Every error answers with `{\"error\": code, \"message\": sentence, \"details\": {...}}`. \
 Answers about one user carry the `X-Tokens-Remaining` header.";
 
-type Apis = (users::UsersApi, health::HealthApi);
+type Apis = (users::UsersApi, keys::KeysApi, health::HealthApi);
 
 fn openapi_service(tracker: Tracker) -> OpenApiService<Apis, ()> {
-    let apis = (users::UsersApi { tracker: tracker.clone() }, health::HealthApi { tracker });
+    let apis = (
+        users::UsersApi { tracker: tracker.clone() },
+        keys::KeysApi { tracker: tracker.clone() },
+        health::HealthApi { tracker },
+    );
     OpenApiService::new(apis, "tokenmeter", env!("CARGO_PKG_VERSION")).description(DESCRIPTION)
 }
 
@@ -46,8 +58,16 @@ pub fn openapi_json(tracker: Tracker) -> String {
 }
 
 /// The whole HTTP application: API routes, `/openapi.json`, `/docs`, and middleware.
-pub fn endpoint(tracker: Tracker) -> impl Endpoint + 'static {
+/// `cors_origins` lists the other origins whose pages may call the API; when empty, only
+/// pages served from the API's own origin can (the web app is).
+pub fn endpoint(tracker: Tracker, cors_origins: &[String]) -> impl Endpoint + 'static {
+    let keys = tracker.keys().clone();
     let api = openapi_service(tracker);
+    let cors = Cors::new()
+        .allow_origins(cors_origins.iter().map(String::as_str))
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers(["authorization", "x-api-key", "content-type", "x-request-id"])
+        .expose_headers(["x-tokens-remaining", "x-request-id"]);
     let docs = api.swagger_ui();
     let spec = api.spec_endpoint();
     Route::new()
@@ -62,7 +82,9 @@ pub fn endpoint(tracker: Tracker) -> impl Endpoint + 'static {
                 Err(err) => Ok(ApiError::from_poem(&err, &method, &path).as_response()),
             }
         })
+        .data(keys)
         .with(CatchPanic::new().with_handler(|_| ApiError::internal().as_response()))
+        .with_if(!cors_origins.is_empty(), cors)
         .with(Tracing)
         .with(RequestId::default().reuse_id(ReuseId::Use))
 }

@@ -6,8 +6,10 @@ use serde::Deserialize;
 
 use super::{
     ApiTags,
+    auth::Caller,
     body::{self, JsonBody},
     error::ApiResult,
+    keys::IssuedKeyBody,
 };
 use crate::domain::{self, TokenCount, TokenLimit, Tracker, UserId};
 
@@ -97,6 +99,19 @@ pub struct CreateUserRequest {
     /// A positive whole number, at most 2^53.
     #[serde(deserialize_with = "body::whole_number")]
     pub token_limit: u64,
+    /// Also issue the user's first API key (answered once, in `apiKey`).
+    #[serde(default, deserialize_with = "body::optional_bool")]
+    pub issue_key: Option<bool>,
+}
+
+/// A user just created, with the user's first API key when one was asked for.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct CreatedUser {
+    #[oai(flatten)]
+    pub result: UserResult,
+    #[oai(skip_serializing_if_is_none)]
+    pub api_key: Option<IssuedKeyBody>,
 }
 
 #[derive(Debug, Object, Deserialize)]
@@ -121,7 +136,7 @@ pub struct RecordUsageRequest {
 pub enum CreatedReply {
     /// The user was created.
     #[oai(status = 201)]
-    Created(Json<UserResult>, #[oai(header = "X-Tokens-Remaining")] u64),
+    Created(Json<CreatedUser>, #[oai(header = "X-Tokens-Remaining")] u64),
 }
 
 #[derive(ApiResponse)]
@@ -145,69 +160,80 @@ fn user_id(raw: &str) -> ApiResult<UserId> {
 impl UsersApi {
     /// Create a user
     ///
-    /// Creates a user with a token limit and zero usage. Answers 409 if the ID is taken.
+    /// Admin only. Creates a user with a token limit and zero usage, and with `issueKey: true`
+    /// the user's first API key. Answers 409 if the ID is taken.
     #[oai(path = "/users", method = "post", operation_id = "createUser")]
-    async fn create_user(&self, body: JsonBody<CreateUserRequest>) -> ApiResult<CreatedReply> {
+    async fn create_user(&self, caller: Caller, body: JsonBody<CreateUserRequest>) -> ApiResult<CreatedReply> {
         let id = user_id(&body.0.user_id)?;
         let limit = TokenLimit::new("tokenLimit", body.0.token_limit)?;
-        let user = self.tracker.create_user(id, limit).await?;
-        Ok(CreatedReply::Created(Json((&user).into()), user.remaining_tokens()))
+        let issue_key = body.0.issue_key.unwrap_or(false);
+        let (user, key) = self.tracker.create_user(&caller.0, id, limit, issue_key).await?;
+        let created = CreatedUser { result: (&user).into(), api_key: key.as_ref().map(IssuedKeyBody::from) };
+        Ok(CreatedReply::Created(Json(created), user.remaining_tokens()))
     }
 
     /// List all users
     ///
-    /// Every user with usage, limit, cost and percentage used, ordered by ID.
+    /// Admin only. Every user with usage, limit, cost and percentage used, ordered by ID.
     #[oai(path = "/users", method = "get", operation_id = "listUsers")]
-    async fn list_users(&self) -> ApiResult<Json<UserList>> {
-        let users = self.tracker.users().await?;
+    async fn list_users(&self, caller: Caller) -> ApiResult<Json<UserList>> {
+        let users = self.tracker.users(&caller.0).await?;
         Ok(Json(UserList { users: users.iter().map(UserView::from).collect() }))
     }
 
     /// Get a user's usage
     ///
-    /// The user's limit, usage, remaining tokens and cost.
+    /// The user's limit, usage, remaining tokens and cost. Admins, or the user's own key.
     #[oai(path = "/users/:userId", method = "get", operation_id = "getUser")]
-    async fn get_user(&self, #[oai(name = "userId")] id: Path<String>) -> ApiResult<UserReply> {
-        let user = self.tracker.user(&user_id(&id)?).await?;
+    async fn get_user(&self, caller: Caller, #[oai(name = "userId")] id: Path<String>) -> ApiResult<UserReply> {
+        let user = self.tracker.user(&caller.0, &user_id(&id)?).await?;
         Ok(UserReply::of(&user))
     }
 
     /// Update a user's token limit
     ///
-    /// Sets a new limit; usage is unchanged. The new limit may be below current usage.
+    /// Admin only. Sets a new limit; usage is unchanged. The new limit may be below current usage.
     #[oai(path = "/users/:userId/limit", method = "put", operation_id = "updateUserLimit")]
     async fn update_limit(
         &self,
+        caller: Caller,
         #[oai(name = "userId")] id: Path<String>,
         body: JsonBody<UpdateLimitRequest>,
     ) -> ApiResult<UserReply> {
         let id = user_id(&id)?;
         let limit = TokenLimit::new("newLimit", body.0.new_limit)?;
-        Ok(UserReply::of(&self.tracker.update_limit(&id, limit).await?))
+        Ok(UserReply::of(&self.tracker.update_limit(&caller.0, &id, limit).await?))
     }
 
     /// Delete a user
     ///
-    /// Deletes the user and their counters. Answers 404 if there is no such user.
+    /// Admin only. Deletes the user and their counters and revokes their keys. Answers 404 if
+    /// there is no such user.
     #[oai(path = "/users/:userId", method = "delete", operation_id = "deleteUser")]
-    async fn delete_user(&self, #[oai(name = "userId")] id: Path<String>) -> ApiResult<Json<DeletedUser>> {
+    async fn delete_user(
+        &self,
+        caller: Caller,
+        #[oai(name = "userId")] id: Path<String>,
+    ) -> ApiResult<Json<DeletedUser>> {
         let id = user_id(&id)?;
-        self.tracker.delete_user(&id).await?;
+        self.tracker.delete_user(&caller.0, &id).await?;
         Ok(Json(DeletedUser { success: true, message: "User deleted successfully".into(), user_id: id.to_string() }))
     }
 
     /// Record token usage
     ///
     /// Atomically adds `tokensConsumed` to the user's usage: concurrent records never lose
-    /// an update. Usage that happened elsewhere is recorded even past the limit.
+    /// an update. Usage that happened elsewhere is recorded even past the limit. Admins, or
+    /// the user's own key.
     #[oai(path = "/users/:userId/usage", method = "post", operation_id = "recordUsage")]
     async fn record_usage(
         &self,
+        caller: Caller,
         #[oai(name = "userId")] id: Path<String>,
         body: JsonBody<RecordUsageRequest>,
     ) -> ApiResult<UserReply> {
         let id = user_id(&id)?;
         let tokens = TokenCount::new("tokensConsumed", body.0.tokens_consumed)?;
-        Ok(UserReply::of(&self.tracker.record_usage(&id, tokens).await?))
+        Ok(UserReply::of(&self.tracker.record_usage(&caller.0, &id, tokens).await?))
     }
 }

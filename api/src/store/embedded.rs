@@ -13,9 +13,12 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::domain::{Money, StoreError, Timestamp, TokenCount, TokenLimit, User, UserId, UserStore};
+use crate::domain::{
+    ApiKey, KeyId, KeyStore, Money, Role, StoreError, Timestamp, TokenCount, TokenLimit, User, UserId, UserStore,
+};
 
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
 
 /// The most writes one transaction carries; bounds the latency a batch adds.
 const MAX_BATCH: usize = 512;
@@ -26,15 +29,34 @@ pub struct EmbeddedStore {
 }
 
 enum Write {
+    User(UserWrite),
+    Key(KeyWrite),
+}
+
+enum UserWrite {
     Insert(User),
     SetLimit { id: UserId, limit: TokenLimit, at: Timestamp },
     AddUsage { id: UserId, tokens: TokenCount, cost: Money, at: Timestamp },
     Delete(UserId),
 }
 
+enum KeyWrite {
+    Insert(ApiKey),
+    Revoke { id: KeyId, at: Timestamp },
+}
+
+/// What a write answers with.
+enum Written {
+    Nothing,
+    User(User),
+    Key(ApiKey),
+}
+
+type Answer = Result<Written, StoreError>;
+
 struct PendingWrite {
     write: Write,
-    reply: oneshot::Sender<Result<Option<User>, StoreError>>,
+    reply: oneshot::Sender<Answer>,
 }
 
 /// The bytes stored per user. Field names are short and stable: this is the file format.
@@ -44,6 +66,17 @@ struct Record {
     usage: u64,
     cost_nanos: u64,
     updated_ms: i64,
+}
+
+/// The bytes stored per API key: the secret only as its SHA-256 hash.
+#[derive(Serialize, Deserialize)]
+struct KeyRecord {
+    sha256: String,
+    /// `None` for admin keys, the user's ID for user keys.
+    user: Option<String>,
+    label: Option<String>,
+    created_ms: i64,
+    revoked_ms: Option<i64>,
 }
 
 impl EmbeddedStore {
@@ -57,6 +90,7 @@ impl EmbeddedStore {
             .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
         let txn = db.begin_write().map_err(unavailable)?;
         txn.open_table(USERS).map_err(unavailable)?;
+        txn.open_table(KEYS).map_err(unavailable)?;
         txn.commit().map_err(unavailable)?;
 
         let db = Arc::new(db);
@@ -69,7 +103,7 @@ impl EmbeddedStore {
         Ok(Self { db, writes })
     }
 
-    async fn write(&self, write: Write) -> Result<Option<User>, StoreError> {
+    async fn write(&self, write: Write) -> Answer {
         let (reply, answer) = oneshot::channel();
         self.writes
             .send(PendingWrite { write, reply })
@@ -77,15 +111,23 @@ impl EmbeddedStore {
         answer.await.map_err(|_| StoreError::Unavailable("the embedded store's writer has stopped".into()))?
     }
 
+    async fn write_user(&self, write: UserWrite) -> Result<User, StoreError> {
+        match self.write(Write::User(write)).await? {
+            Written::User(user) => Ok(user),
+            _ => Err(StoreError::NotFound),
+        }
+    }
+
     fn read<T: Send + 'static>(
         &self,
+        table: TableDefinition<'static, &'static str, &'static [u8]>,
         read: impl FnOnce(&redb::ReadOnlyTable<&'static str, &'static [u8]>) -> Result<T, StoreError> + Send + 'static,
     ) -> impl Future<Output = Result<T, StoreError>> {
         let db = Arc::clone(&self.db);
         async move {
             tokio::task::spawn_blocking(move || {
                 let txn = db.begin_read().map_err(unavailable)?;
-                let table = txn.open_table(USERS).map_err(unavailable)?;
+                let table = txn.open_table(table).map_err(unavailable)?;
                 read(&table)
             })
             .await
@@ -101,12 +143,12 @@ impl UserStore for EmbeddedStore {
     }
 
     async fn insert(&self, user: &User) -> Result<(), StoreError> {
-        self.write(Write::Insert(user.clone())).await.map(|_| ())
+        self.write(Write::User(UserWrite::Insert(user.clone()))).await.map(|_| ())
     }
 
     async fn get(&self, id: &UserId) -> Result<Option<User>, StoreError> {
         let id = id.clone();
-        self.read(move |table| match table.get(id.as_str()).map_err(unavailable)? {
+        self.read(USERS, move |table| match table.get(id.as_str()).map_err(unavailable)? {
             Some(bytes) => decode(id, bytes.value()).map(Some),
             None => Ok(None),
         })
@@ -114,7 +156,7 @@ impl UserStore for EmbeddedStore {
     }
 
     async fn list(&self) -> Result<Vec<User>, StoreError> {
-        self.read(|table| {
+        self.read(USERS, |table| {
             let mut users = Vec::new();
             for entry in table.iter().map_err(unavailable)? {
                 let (key, value) = entry.map_err(unavailable)?;
@@ -128,17 +170,52 @@ impl UserStore for EmbeddedStore {
     }
 
     async fn set_limit(&self, id: &UserId, limit: TokenLimit, at: Timestamp) -> Result<User, StoreError> {
-        let user = self.write(Write::SetLimit { id: id.clone(), limit, at }).await?;
-        user.ok_or(StoreError::NotFound)
+        self.write_user(UserWrite::SetLimit { id: id.clone(), limit, at }).await
     }
 
     async fn add_usage(&self, id: &UserId, tokens: TokenCount, cost: Money, at: Timestamp) -> Result<User, StoreError> {
-        let user = self.write(Write::AddUsage { id: id.clone(), tokens, cost, at }).await?;
-        user.ok_or(StoreError::NotFound)
+        self.write_user(UserWrite::AddUsage { id: id.clone(), tokens, cost, at }).await
     }
 
     async fn delete(&self, id: &UserId) -> Result<(), StoreError> {
-        self.write(Write::Delete(id.clone())).await.map(|_| ())
+        self.write(Write::User(UserWrite::Delete(id.clone()))).await.map(|_| ())
+    }
+}
+
+#[async_trait]
+impl KeyStore for EmbeddedStore {
+    async fn insert_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        self.write(Write::Key(KeyWrite::Insert(key.clone()))).await.map(|_| ())
+    }
+
+    async fn get_key(&self, id: &KeyId) -> Result<Option<ApiKey>, StoreError> {
+        let id = id.clone();
+        self.read(KEYS, move |table| match table.get(id.as_str()).map_err(unavailable)? {
+            Some(bytes) => decode_key(id, bytes.value()).map(Some),
+            None => Ok(None),
+        })
+        .await
+    }
+
+    async fn list_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        self.read(KEYS, |table| {
+            let mut keys = Vec::new();
+            for entry in table.iter().map_err(unavailable)? {
+                let (id, value) = entry.map_err(unavailable)?;
+                let id = KeyId::parse(id.value())
+                    .ok_or_else(|| StoreError::Unavailable(format!("corrupt key ID {:?}", id.value())))?;
+                keys.push(decode_key(id, value.value())?);
+            }
+            Ok(keys)
+        })
+        .await
+    }
+
+    async fn revoke_key(&self, id: &KeyId, at: Timestamp) -> Result<ApiKey, StoreError> {
+        match self.write(Write::Key(KeyWrite::Revoke { id: id.clone(), at })).await? {
+            Written::Key(key) => Ok(key),
+            _ => Err(StoreError::NotFound),
+        }
     }
 }
 
@@ -171,11 +248,19 @@ fn run_writer(db: &Database, mut queue: mpsc::UnboundedReceiver<PendingWrite>) {
 
 /// Applies each write; a write that fails its condition changes nothing and does not affect
 /// the others. Only a failure of the transaction itself fails the whole batch.
-fn apply_batch(db: &Database, batch: &[PendingWrite]) -> Result<Vec<Result<Option<User>, StoreError>>, StoreError> {
+fn apply_batch(db: &Database, batch: &[PendingWrite]) -> Result<Vec<Answer>, StoreError> {
     let txn = db.begin_write().map_err(unavailable)?;
     let results = {
-        let mut table = txn.open_table(USERS).map_err(unavailable)?;
-        batch.iter().map(|pending| apply(&mut table, &pending.write)).collect::<Result<Vec<_>, _>>()?
+        let mut users = txn.open_table(USERS).map_err(unavailable)?;
+        let mut keys = txn.open_table(KEYS).map_err(unavailable)?;
+        batch
+            .iter()
+            .map(|pending| match &pending.write {
+                Write::User(write) => apply(&mut users, write),
+                Write::Key(KeyWrite::Insert(key)) => insert_key(&mut keys, key),
+                Write::Key(KeyWrite::Revoke { id, at }) => revoke_key(&mut keys, id, *at),
+            })
+            .collect::<Result<Vec<_>, _>>()?
     };
     txn.commit().map_err(unavailable)?;
     Ok(results)
@@ -184,7 +269,7 @@ fn apply_batch(db: &Database, batch: &[PendingWrite]) -> Result<Vec<Result<Optio
 type Table<'txn> = redb::Table<'txn, &'static str, &'static [u8]>;
 
 /// The outer `Result` is a storage failure (aborts the batch); the inner one is this write's answer.
-fn apply(table: &mut Table<'_>, write: &Write) -> Result<Result<Option<User>, StoreError>, StoreError> {
+fn apply(table: &mut Table<'_>, write: &UserWrite) -> Result<Answer, StoreError> {
     let updated = |table: &mut Table<'_>, id: &UserId, change: &dyn Fn(&mut User) -> Result<(), StoreError>| {
         let Some(mut user) = load(table, id)? else {
             return Ok(Err(StoreError::NotFound));
@@ -193,32 +278,51 @@ fn apply(table: &mut Table<'_>, write: &Write) -> Result<Result<Option<User>, St
             return Ok(Err(refused));
         }
         save(table, &user)?;
-        Ok(Ok(Some(user)))
+        Ok(Ok(Written::User(user)))
     };
     match write {
-        Write::Insert(user) => {
+        UserWrite::Insert(user) => {
             if load(table, &user.id)?.is_some() {
                 return Ok(Err(StoreError::AlreadyExists));
             }
             save(table, user)?;
-            Ok(Ok(None))
+            Ok(Ok(Written::Nothing))
         }
-        Write::SetLimit { id, limit, at } => updated(table, id, &|user| {
+        UserWrite::SetLimit { id, limit, at } => updated(table, id, &|user| {
             user.token_limit = *limit;
             user.last_updated = *at;
             Ok(())
         }),
-        Write::AddUsage { id, tokens, cost, at } => updated(table, id, &|user| {
+        UserWrite::AddUsage { id, tokens, cost, at } => updated(table, id, &|user| {
             user.token_usage = user.token_usage.checked_add(tokens.get()).ok_or(StoreError::Overflow)?;
             user.total_cost = user.total_cost + *cost;
             user.last_updated = *at;
             Ok(())
         }),
-        Write::Delete(id) => match table.remove(id.as_str()).map_err(unavailable)? {
-            Some(_) => Ok(Ok(None)),
+        UserWrite::Delete(id) => match table.remove(id.as_str()).map_err(unavailable)? {
+            Some(_) => Ok(Ok(Written::Nothing)),
             None => Ok(Err(StoreError::NotFound)),
         },
     }
+}
+
+fn insert_key(table: &mut Table<'_>, key: &ApiKey) -> Result<Answer, StoreError> {
+    if table.get(key.id.as_str()).map_err(unavailable)?.is_some() {
+        return Ok(Err(StoreError::AlreadyExists));
+    }
+    table.insert(key.id.as_str(), encode_key(key).as_slice()).map_err(unavailable)?;
+    Ok(Ok(Written::Nothing))
+}
+
+fn revoke_key(table: &mut Table<'_>, id: &KeyId, at: Timestamp) -> Result<Answer, StoreError> {
+    let Some(mut key) =
+        table.get(id.as_str()).map_err(unavailable)?.map(|v| decode_key(id.clone(), v.value())).transpose()?
+    else {
+        return Ok(Err(StoreError::NotFound));
+    };
+    key.revoked_at.get_or_insert(at);
+    table.insert(id.as_str(), encode_key(&key).as_slice()).map_err(unavailable)?;
+    Ok(Ok(Written::Key(key)))
 }
 
 fn load(table: &Table<'_>, id: &UserId) -> Result<Option<User>, StoreError> {
@@ -252,6 +356,44 @@ fn decode(id: UserId, bytes: &[u8]) -> Result<User, StoreError> {
         token_usage: record.usage,
         total_cost: Money::from_nanos(record.cost_nanos),
         last_updated: Timestamp::from_millis(record.updated_ms),
+        id,
+    })
+}
+
+fn encode_key(key: &ApiKey) -> Vec<u8> {
+    let record = KeyRecord {
+        sha256: key.secret_hash.iter().map(|b| format!("{b:02x}")).collect(),
+        user: match &key.role {
+            Role::Admin => None,
+            Role::User(user) => Some(user.to_string()),
+        },
+        label: key.label.clone(),
+        created_ms: key.created_at.millis(),
+        revoked_ms: key.revoked_at.map(Timestamp::millis),
+    };
+    serde_json::to_vec(&record).expect("a key record always serializes")
+}
+
+fn decode_key(id: KeyId, bytes: &[u8]) -> Result<ApiKey, StoreError> {
+    let corrupt = |why: String| StoreError::Unavailable(format!("corrupt record for API key '{id}': {why}"));
+    let record: KeyRecord = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+    let mut secret_hash = [0u8; 32];
+    if record.sha256.len() != 64 {
+        return Err(corrupt("hash is not 32 bytes".into()));
+    }
+    for (i, byte) in secret_hash.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&record.sha256[2 * i..2 * i + 2], 16).map_err(|e| corrupt(e.to_string()))?;
+    }
+    let role = match record.user {
+        None => Role::Admin,
+        Some(user) => Role::User(UserId::parse("userId", &user).map_err(|e| corrupt(e.to_string()))?),
+    };
+    Ok(ApiKey {
+        secret_hash,
+        role,
+        label: record.label,
+        created_at: Timestamp::from_millis(record.created_ms),
+        revoked_at: record.revoked_ms.map(Timestamp::from_millis),
         id,
     })
 }

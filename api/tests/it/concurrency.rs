@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use futures::future::join_all;
 use tokenmeter_client::types::CreateUserRequest;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{ADMIN_KEY, spawn_app};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_four_clients_recording_concurrently_lose_nothing() {
@@ -16,7 +16,7 @@ async fn sixty_four_clients_recording_concurrently_lose_nothing() {
     app.create_user("hot", 1_000_000).await;
 
     let clients = (0..CLIENTS).map(|_| {
-        let client = tokenmeter_client::Client::new(&app.url(""));
+        let client = app.client_with(ADMIN_KEY);
         async move {
             let mut seen = Vec::new();
             for _ in 0..RECORDS_EACH {
@@ -43,7 +43,9 @@ async fn sixty_four_clients_recording_concurrently_lose_nothing() {
 async fn concurrent_creates_of_one_id_admit_exactly_one() {
     let app = &spawn_app().await;
     let attempts = (0..32u64).map(|i| async move {
-        app.client.create_user(&CreateUserRequest { user_id: "contested".into(), token_limit: 100 + i }).await
+        app.client
+            .create_user(&CreateUserRequest { user_id: "contested".into(), token_limit: 100 + i, issue_key: None })
+            .await
     });
     let results = join_all(attempts).await;
     let created: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();

@@ -11,8 +11,11 @@ fn parse_time(s: &str) -> time::OffsetDateTime {
 #[tokio::test]
 async fn create_answers_201_with_success_and_the_user_at_both_levels() {
     let app = spawn_app().await;
-    let response =
-        app.client.create_user(&CreateUserRequest { user_id: "alice".into(), token_limit: 1000 }).await.unwrap();
+    let response = app
+        .client
+        .create_user(&CreateUserRequest { user_id: "alice".into(), token_limit: 1000, issue_key: None })
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 201);
     assert_eq!(response.headers()["x-tokens-remaining"], "1000");
     let body = response.into_inner();
@@ -32,8 +35,9 @@ async fn duplicate_ids_get_409_and_the_original_is_untouched() {
     let app = spawn_app().await;
     app.create_user("bob", 500).await;
     app.record(&"bob", 7).await;
-    let (status, err) =
-        error_of(app.client.create_user(&CreateUserRequest { user_id: "bob".into(), token_limit: 9 }).await);
+    let (status, err) = error_of(
+        app.client.create_user(&CreateUserRequest { user_id: "bob".into(), token_limit: 9, issue_key: None }).await,
+    );
     assert_eq!((status, err.error.as_str()), (409, "user_already_exists"));
     let bob = app.client.get_user("bob").await.unwrap().into_inner();
     assert_eq!((bob.token_limit, bob.token_usage), (500, 7));
@@ -110,12 +114,19 @@ async fn delete_answers_the_message_then_404_everywhere() {
 #[tokio::test]
 async fn health_names_the_store_and_every_response_has_a_request_id() {
     let app = spawn_app().await;
-    let response = app.client.health().await.unwrap();
+    let response = app.anonymous().health().await.unwrap();
     let request_id = response.headers().get("x-request-id").expect("x-request-id").to_str().unwrap().to_owned();
     assert!(!request_id.is_empty());
     assert_eq!(response.into_inner().store, "embedded");
 
-    let failed = app.http.get(app.url("/users/nobody")).header("x-request-id", "trace-me-42").send().await.unwrap();
+    let failed = app
+        .http
+        .get(app.url("/users/nobody"))
+        .bearer_auth(crate::helpers::ADMIN_KEY)
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(failed.status(), 404);
     assert_eq!(failed.headers()["x-request-id"], "trace-me-42");
 }

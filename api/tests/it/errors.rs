@@ -67,6 +67,7 @@ async fn chunked_oversized_bodies_are_refused_too() {
     let response = app
         .http
         .post(app.url("/users"))
+        .bearer_auth(crate::helpers::ADMIN_KEY)
         .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
         .send()
         .await

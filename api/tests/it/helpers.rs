@@ -1,13 +1,20 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use tempfile::TempDir;
-use tokenmeter_api::{domain::Tracker, http, server, store::EmbeddedStore};
+use tokenmeter_api::{
+    domain::{Keys, StartupAdminKey, Tracker},
+    http, server,
+    store::EmbeddedStore,
+};
 use tokenmeter_client::{Client, types};
+
+/// The start-up admin key every test app is given.
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
 
 /// A running service on its own port and its own store, and clients for it.
 pub struct TestApp {
     pub addr: SocketAddr,
-    /// The generated client, as integrators use it.
+    /// The generated client with the admin key, as an administrator's integration uses it.
     pub client: Client,
     /// Raw HTTP, for requests the generated client would refuse to build.
     pub http: reqwest::Client,
@@ -22,14 +29,22 @@ impl Drop for TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with_cors(&[]).await
+}
+
+pub async fn spawn_app_with_cors(cors_origins: &[&str]) -> TestApp {
     let data = tempfile::tempdir().expect("temp dir");
-    let store = EmbeddedStore::open(&data.path().join("tokenmeter.redb")).expect("open store");
-    let app = http::endpoint(Tracker::new(Arc::new(store)));
+    let store = Arc::new(EmbeddedStore::open(&data.path().join("tokenmeter.redb")).expect("open store"));
+    let admin = StartupAdminKey::new(ADMIN_KEY).expect("admin key");
+    let tracker = Tracker::new(store.clone(), Keys::new(store, Some(admin)));
+    let origins: Vec<String> = cors_origins.iter().map(|o| o.to_string()).collect();
+    let app = http::endpoint(tracker, &origins);
     let (acceptor, addr) = server::bind("127.0.0.1:0".parse().unwrap()).await.expect("bind");
     let server = tokio::spawn(async move {
         server::serve(acceptor, app).await.expect("server");
     });
-    TestApp { addr, client: Client::new(&format!("http://{addr}")), http: reqwest::Client::new(), _data: data, server }
+    let client = Client::with_api_key(&format!("http://{addr}"), ADMIN_KEY).unwrap();
+    TestApp { addr, client, http: reqwest::Client::new(), _data: data, server }
 }
 
 impl TestApp {
@@ -37,12 +52,25 @@ impl TestApp {
         format!("http://{}{path}", self.addr)
     }
 
-    pub async fn create_user(&self, id: &str, limit: u64) -> types::UserResult {
-        self.client
-            .create_user(&types::CreateUserRequest { user_id: id.into(), token_limit: limit })
-            .await
-            .expect("create user")
-            .into_inner()
+    /// The generated client, sending `key` on every request.
+    pub fn client_with(&self, key: &str) -> Client {
+        Client::with_api_key(&self.url(""), key).unwrap()
+    }
+
+    /// The generated client with no key at all.
+    pub fn anonymous(&self) -> Client {
+        Client::new(&self.url(""))
+    }
+
+    pub async fn create_user(&self, id: &str, limit: u64) -> types::CreatedUser {
+        let request = types::CreateUserRequest { user_id: id.into(), token_limit: limit, issue_key: None };
+        self.client.create_user(&request).await.expect("create user").into_inner()
+    }
+
+    /// Issues a user key for `user` and returns its text.
+    pub async fn user_key(&self, user: &str) -> String {
+        let request = types::IssueKeyRequest { role: types::KeyRole::User, user_id: Some(user.into()), label: None };
+        self.client.issue_key(&request).await.expect("issue key").into_inner().api_key
     }
 
     pub async fn record(&self, id: &str, tokens: u64) -> types::UserResult {
@@ -53,9 +81,23 @@ impl TestApp {
             .into_inner()
     }
 
-    /// Sends `body` raw and returns the status and the JSON answer.
+    /// Sends `body` raw with the admin key and returns the status and the JSON answer.
     pub async fn send_raw(&self, method: reqwest::Method, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+        self.send_as(Some(ADMIN_KEY), method, path, body).await
+    }
+
+    /// Sends `body` raw with `key` as a bearer token (or none) and returns status and JSON.
+    pub async fn send_as(
+        &self,
+        key: Option<&str>,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&str>,
+    ) -> (u16, serde_json::Value) {
         let mut request = self.http.request(method, self.url(path)).header("content-type", "application/json");
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
         if let Some(body) = body {
             request = request.body(body.to_owned());
         }

@@ -3,6 +3,7 @@
 //! Each test starts the real server on port 0 with its own embedded store and drives it
 //! through the generated client (or raw HTTP where the point is a malformed request).
 
+mod auth;
 mod concurrency;
 mod contract;
 mod errors;

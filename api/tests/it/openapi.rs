@@ -2,7 +2,11 @@
 
 use std::{path::PathBuf, sync::Arc};
 
-use tokenmeter_api::{domain::Tracker, http, store::EmbeddedStore};
+use tokenmeter_api::{
+    domain::{Keys, Tracker},
+    http,
+    store::EmbeddedStore,
+};
 
 fn committed_spec_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../openapi/openapi.json")
@@ -10,8 +14,8 @@ fn committed_spec_path() -> PathBuf {
 
 fn generated_spec() -> String {
     let dir = tempfile::tempdir().unwrap();
-    let store = EmbeddedStore::open(&dir.path().join("spec.redb")).unwrap();
-    http::openapi_json(Tracker::new(Arc::new(store)))
+    let store = Arc::new(EmbeddedStore::open(&dir.path().join("spec.redb")).unwrap());
+    http::openapi_json(Tracker::new(store.clone(), Keys::new(store, None)))
 }
 
 #[test]

@@ -11,6 +11,8 @@ use tokenmeter_client::{Client, types};
 struct Service {
     child: Child,
     url: String,
+    /// The admin key the service printed, if it generated one on this start.
+    printed_admin_key: Option<String>,
 }
 
 impl Drop for Service {
@@ -20,7 +22,7 @@ impl Drop for Service {
     }
 }
 
-/// Starts `tokenmeter` on port 0 and reads the URL it announces.
+/// Starts `tokenmeter` on port 0 (with no admin key configured) and reads what it announces.
 fn start(data_dir: &std::path::Path) -> Service {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tokenmeter"))
         .env("TOKENMETER_LISTEN", "127.0.0.1:0")
@@ -31,39 +33,51 @@ fn start(data_dir: &std::path::Path) -> Service {
         .spawn()
         .expect("start tokenmeter");
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut printed_admin_key = None;
     while let Some(line) = lines.next() {
         let line = line.expect("log line");
         let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
             continue;
         };
+        if let Some(key) = event["fields"]["admin_key"].as_str() {
+            printed_admin_key = Some(key.to_owned());
+        }
         if let Some(url) = event["fields"]["url"].as_str() {
             let url = url.to_owned();
             // Keep draining the log so the child never blocks on a full pipe.
             std::thread::spawn(move || lines.for_each(drop));
-            return Service { child, url };
+            return Service { child, url, printed_admin_key };
         }
     }
     panic!("tokenmeter exited before announcing its URL");
 }
 
 #[tokio::test]
-async fn a_killed_service_restarts_with_every_acknowledged_write() {
+async fn a_killed_service_restarts_with_every_acknowledged_write_and_key() {
     let data = tempfile::tempdir().unwrap();
-    {
+    let (admin_key, user_key) = {
         let service = start(data.path());
-        let client = Client::new(&service.url);
+        let admin_key = service.printed_admin_key.clone().expect("a first start prints a generated admin key");
+        let client = Client::with_api_key(&service.url, &admin_key).unwrap();
+        let mut user_key = None;
         for (id, limit) in [("keep-1", 1000), ("keep-2", 2000), ("gone", 5)] {
-            client.create_user(&types::CreateUserRequest { user_id: id.into(), token_limit: limit }).await.unwrap();
+            let request = types::CreateUserRequest { user_id: id.into(), token_limit: limit, issue_key: Some(true) };
+            let created = client.create_user(&request).await.unwrap().into_inner();
+            user_key.get_or_insert(created.api_key.unwrap().api_key);
         }
         for _ in 0..25 {
             client.record_usage("keep-1", &types::RecordUsageRequest { tokens_consumed: 4 }).await.unwrap();
         }
         client.update_user_limit("keep-2", &types::UpdateLimitRequest { new_limit: 2500 }).await.unwrap();
         client.delete_user("gone").await.unwrap();
-    } // SIGKILL: no graceful shutdown, no flush.
+        (admin_key, user_key.unwrap())
+    }; // SIGKILL: no graceful shutdown, no flush.
 
     let service = start(data.path());
-    let client = Client::new(&service.url);
+    assert_eq!(service.printed_admin_key, None, "the admin key is printed once, on the first start only");
+    let own = Client::with_api_key(&service.url, &user_key).unwrap().get_user("keep-1").await.unwrap();
+    assert_eq!(own.into_inner().token_usage, 100, "user keys survive restarts");
+    let client = Client::with_api_key(&service.url, &admin_key).unwrap();
     let users = client.list_users().await.unwrap().into_inner().users;
     let state: Vec<_> = users.iter().map(|u| (u.user_id.as_str(), u.token_limit, u.token_usage)).collect();
     assert_eq!(state, [("keep-1", 1000, 100), ("keep-2", 2500, 0)]);
