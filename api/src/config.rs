@@ -28,6 +28,27 @@ pub struct Config {
     #[arg(long, env = "TOKENMETER_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
 
+    /// Which model answers: `bedrock`, or `echo` (an offline stand-in that repeats the prompt).
+    /// Default: `bedrock` when AWS credentials are configured, else `echo`.
+    #[arg(long, env = "TOKENMETER_MODEL_PROVIDER", value_enum)]
+    pub model_provider: Option<ProviderKind>,
+
+    /// The model calls go to unless they name another (a Bedrock model ID or inference profile).
+    #[arg(long, env = "TOKENMETER_MODEL_ID", default_value = DEFAULT_MODEL_ID)]
+    pub model_id: String,
+
+    /// The output cap of a call that asks for none.
+    #[arg(long, env = "TOKENMETER_MAX_OUTPUT_TOKENS", default_value_t = 1024)]
+    pub max_output_tokens: u32,
+
+    /// Seconds a model call may take before it fails with `model_timeout`.
+    #[arg(long, env = "TOKENMETER_MODEL_TIMEOUT_SECS", default_value_t = 120)]
+    pub model_timeout_secs: u64,
+
+    /// Seconds after which the hold of a call that never finished (a crashed process) is released.
+    #[arg(long, env = "TOKENMETER_HOLD_TTL_SECS", default_value_t = 900)]
+    pub hold_ttl_secs: u64,
+
     /// Log format: `pretty` for people, `json` for log pipelines.
     #[arg(long, env = "TOKENMETER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
@@ -37,6 +58,17 @@ pub struct Config {
 pub enum StoreKind {
     /// An embedded redb database under `TOKENMETER_DATA_DIR`.
     Embedded,
+}
+
+/// Claude Sonnet 4.5 through its US cross-region inference profile.
+pub const DEFAULT_MODEL_ID: &str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProviderKind {
+    /// Amazon Bedrock (Converse, ConverseStream, CountTokens).
+    Bedrock,
+    /// The offline stand-in: answers with the prompt; deterministic token counts.
+    Echo,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -5,8 +5,11 @@
 //! - [`http`]: the poem + poem-openapi surface.
 //! - [`server`]: wiring: configuration to a running service, locally or on AWS Lambda.
 
+pub mod aws;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod model;
+
 pub mod server;
 pub mod store;

@@ -1,12 +1,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use tokenmeter_api::{
-    config::Config,
-    domain::{Keys, Tracker},
-    http, server,
-    store::EmbeddedStore,
-};
+use tokenmeter_api::{config::Config, server};
 
 /// tokenmeter: track and enforce LLM token usage per user.
 #[derive(Parser)]
@@ -45,7 +40,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Openapi { out } => {
-            let spec = http::openapi_json(spec_only_tracker()?);
+            let spec = server::openapi_json()?;
             match out {
                 Some(path) => std::fs::write(&path, spec)?,
                 None => print!("{spec}"),
@@ -53,12 +48,4 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-/// The document does not depend on the store; a throwaway one satisfies the types.
-fn spec_only_tracker() -> anyhow::Result<Tracker> {
-    let dir = std::env::temp_dir().join(format!("tokenmeter-openapi-{}", std::process::id()));
-    let store = std::sync::Arc::new(EmbeddedStore::open(&dir.join("spec.redb"))?);
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(Tracker::new(store.clone(), Keys::new(store, None)))
 }

@@ -1,6 +1,6 @@
 //! Turns a [`Config`] into a running service.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use poem::{
@@ -9,14 +9,60 @@ use poem::{
 };
 
 use crate::{
-    config::{Config, LogFormat, StoreKind},
-    domain::{KeyStore, Keys, Role, StartupAdminKey, Tracker, UserStore},
+    aws,
+    config::{Config, LogFormat, ProviderKind, StoreKind},
+    domain::{
+        Invocations, InvokeSettings, KeyStore, Keys, ModelProvider, PricingTable, Role, Services, StartupAdminKey,
+        Tracker, UserStore,
+    },
     http,
+    model::{BedrockProvider, BedrockSettings, EchoProvider},
     store::EmbeddedStore,
 };
 
-/// Opens the configured store and builds the domain service on it.
+/// How often holds left by crashed processes are looked for.
+const SWEEP_EVERY: Duration = Duration::from_secs(30);
+
+/// Builds every domain service from the configuration: the store, the model provider, keys.
+pub async fn services(config: &Config) -> anyhow::Result<Services> {
+    let (tracker, users) = tracker_and_store(config).await?;
+    let provider = provider(config).await?;
+    let settings = InvokeSettings {
+        default_model: config.model_id.clone(),
+        default_max_output_tokens: config.max_output_tokens,
+        hold_ttl: Duration::from_secs(config.hold_ttl_secs),
+    };
+    tracing::info!(provider = provider.name(), model = %config.model_id, "model provider ready");
+    Ok(Services { tracker, invocations: Invocations::new(users, provider, settings) })
+}
+
+async fn provider(config: &Config) -> anyhow::Result<Arc<dyn ModelProvider>> {
+    if PricingTable.for_model(&config.model_id).is_none() {
+        let known = PricingTable::model_ids().collect::<Vec<_>>().join(", ");
+        anyhow::bail!(
+            "TOKENMETER_MODEL_ID {} has no price; use one of {known} (or a us./eu./global. profile of one)",
+            config.model_id
+        );
+    }
+    let kind = config
+        .model_provider
+        .unwrap_or_else(|| if aws::credentials_configured() { ProviderKind::Bedrock } else { ProviderKind::Echo });
+    Ok(match kind {
+        ProviderKind::Echo => Arc::new(EchoProvider),
+        ProviderKind::Bedrock => {
+            let settings =
+                BedrockSettings { timeout: Duration::from_secs(config.model_timeout_secs), ..Default::default() };
+            Arc::new(BedrockProvider::new(&aws::sdk_config().await, &settings))
+        }
+    })
+}
+
+/// Opens the configured store and builds the user and key services on it.
 pub async fn tracker(config: &Config) -> anyhow::Result<Tracker> {
+    Ok(tracker_and_store(config).await?.0)
+}
+
+async fn tracker_and_store(config: &Config) -> anyhow::Result<(Tracker, Arc<dyn UserStore>)> {
     let admin = config.admin_key.as_deref().map(StartupAdminKey::new).transpose().map_err(anyhow::Error::msg)?;
     let (users, keys): (Arc<dyn UserStore>, Arc<dyn KeyStore>) = match config.store {
         StoreKind::Embedded => {
@@ -26,18 +72,19 @@ pub async fn tracker(config: &Config) -> anyhow::Result<Tracker> {
             (store.clone(), store)
         }
     };
-    Ok(Tracker::new(users, Keys::new(keys, admin)))
+    Ok((Tracker::new(users.clone(), Keys::new(keys, admin)), users))
 }
 
 /// Serves HTTP on `config.listen` until the process is stopped, or runs as an AWS Lambda
 /// function when started by the Lambda runtime.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let tracker = tracker(&config).await?;
+    let services = services(&config).await?;
     let on_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
     if config.admin_key.is_none() && !on_lambda {
-        ensure_admin_key(tracker.keys()).await?;
+        ensure_admin_key(services.tracker.keys()).await?;
     }
-    let app = http::endpoint(tracker, &config.cors_origins);
+    sweep_expired_holds(services.invocations.clone());
+    let app = http::endpoint(services, &config.cors_origins);
     if on_lambda {
         tracing::info!("running on AWS Lambda");
         return poem_lambda::run(app).await.map_err(|e| anyhow::anyhow!("lambda runtime: {e}"));
@@ -47,6 +94,42 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     serve(acceptor, app).await
+}
+
+/// The OpenAPI document. It depends on neither store nor model: throwaway ones satisfy the types.
+pub fn openapi_json() -> anyhow::Result<String> {
+    let dir = tempfile_dir()?;
+    let store = Arc::new(EmbeddedStore::open(&dir.join("spec.redb"))?);
+    let _ = std::fs::remove_dir_all(&dir);
+    let settings = InvokeSettings {
+        default_model: crate::config::DEFAULT_MODEL_ID.into(),
+        default_max_output_tokens: 1,
+        hold_ttl: Duration::from_secs(1),
+    };
+    let services = Services {
+        tracker: Tracker::new(store.clone(), Keys::new(store.clone(), None)),
+        invocations: Invocations::new(store, Arc::new(EchoProvider), settings),
+    };
+    Ok(http::openapi_json(services))
+}
+
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("tokenmeter-openapi-{}-{}", std::process::id(), rand::random::<u32>()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// Releases holds left by crashed processes, every [`SWEEP_EVERY`], for as long as the service runs.
+fn sweep_expired_holds(invocations: Invocations) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(SWEEP_EVERY);
+        loop {
+            every.tick().await;
+            if let Err(err) = invocations.release_expired().await {
+                tracing::warn!(error = %err, "could not sweep expired holds; will try again");
+            }
+        }
+    });
 }
 
 /// On a local run without `TOKENMETER_ADMIN_KEY`: generates the first admin key and prints

@@ -1,4 +1,4 @@
-use super::{KeyId, UserId, ValidationError};
+use super::{KeyId, ModelError, UserId, ValidationError};
 
 /// Everything a domain operation can fail with. The HTTP layer maps each variant to one
 /// status and one stable error code, in one place.
@@ -20,6 +20,11 @@ pub enum Error {
     KeyNotFound(KeyId),
     #[error("the store is unavailable: {0}")]
     StoreUnavailable(String),
+    /// Not enough tokens remain for the call: `available` are left, `needed` were required.
+    #[error("user '{user}' has {available} tokens left")]
+    TokenLimitExceeded { user: UserId, available: u64, needed: Option<u64> },
+    #[error(transparent)]
+    Model(#[from] ModelError),
 }
 
 /// What a [`super::UserStore`] can fail with.
@@ -31,6 +36,9 @@ pub enum StoreError {
     AlreadyExists,
     #[error("counter overflow")]
     Overflow,
+    /// A reservation did not fit: only `available` tokens are unreserved.
+    #[error("only {available} tokens are available")]
+    InsufficientTokens { available: u64 },
     /// The store could not be reached or failed to commit; the operation did not happen.
     #[error("{0}")]
     Unavailable(String),
@@ -42,6 +50,9 @@ impl Error {
             StoreError::NotFound => Error::UserNotFound(user.clone()),
             StoreError::AlreadyExists => Error::UserExists(user.clone()),
             StoreError::Overflow => Error::UsageOverflow { user: user.clone(), tokens: 0 },
+            StoreError::InsufficientTokens { available } => {
+                Error::TokenLimitExceeded { user: user.clone(), available, needed: None }
+            }
             StoreError::Unavailable(why) => Error::StoreUnavailable(why),
         }
     }

@@ -7,7 +7,10 @@
 
 mod access;
 mod error;
+mod holds;
+mod invoke;
 mod keys;
+mod model;
 mod money;
 mod pricing;
 mod store;
@@ -18,7 +21,10 @@ mod values;
 
 pub use access::Principal;
 pub use error::{Error, StoreError};
+pub use holds::{Hold, HoldId, Plan, Shortfall, plan};
+pub use invoke::{Invocation, Invocations, InvokeSettings, Prompt, StreamItem};
 pub use keys::{ApiKey, IssuedKey, KeyId, Keys, Role, StartupAdminKey};
+pub use model::{ModelError, ModelEvent, ModelProvider, ModelReply, ModelRequest, ModelStream, Speaker, Turn};
 pub use money::Money;
 pub use pricing::{Cost, ModelPricing, PricingTable, TokenUsage};
 pub use store::{KeyStore, UserStore};
@@ -26,3 +32,10 @@ pub use time::Timestamp;
 pub use tracker::Tracker;
 pub use user::User;
 pub use values::{MAX_TOKENS, TokenCount, TokenLimit, UserId, ValidationError};
+
+/// Every domain service the service exposes, built once at start-up.
+#[derive(Clone)]
+pub struct Services {
+    pub tracker: Tracker,
+    pub invocations: Invocations,
+}

@@ -83,6 +83,11 @@ impl PricingTable {
         BEDROCK_ANTHROPIC.iter().find(|(id, _)| *id == base).map(|(_, price)| *price)
     }
 
+    /// Every model with a price: the models a caller may choose.
+    pub fn model_ids() -> impl Iterator<Item = &'static str> {
+        BEDROCK_ANTHROPIC.iter().map(|(id, _)| *id)
+    }
+
     /// Claude Sonnet 4.5, the product's default model.
     pub fn sonnet_4_5() -> ModelPricing {
         BEDROCK_ANTHROPIC[0].1

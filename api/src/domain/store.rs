@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 
-use super::{ApiKey, KeyId, Money, StoreError, Timestamp, TokenCount, TokenLimit, User, UserId};
+use super::{ApiKey, Hold, HoldId, KeyId, Money, StoreError, Timestamp, TokenCount, TokenLimit, User, UserId};
 
 /// Where users and their counters live. Every method is a single atomic step: no caller
 /// ever reads, modifies and writes back, so concurrent callers can never lose an update.
@@ -25,6 +25,27 @@ pub trait UserStore: Send + Sync + 'static {
 
     /// Removes a user; [`StoreError::NotFound`] if there was none.
     async fn delete(&self, id: &UserId) -> Result<(), StoreError>;
+
+    /// Sets `hold.tokens` aside if `limit − usage − reserved ≥ hold.tokens`, in one atomic
+    /// step; otherwise [`StoreError::InsufficientTokens`] and nothing changes.
+    async fn reserve(&self, id: &UserId, hold: &Hold) -> Result<User, StoreError>;
+
+    /// Removes the hold and adds the real `tokens` and `cost` to the usage, atomically. If
+    /// the hold is gone (it expired and was released), the real usage is still added.
+    async fn settle(
+        &self,
+        id: &UserId,
+        hold: &HoldId,
+        tokens: u64,
+        cost: Money,
+        at: Timestamp,
+    ) -> Result<User, StoreError>;
+
+    /// Removes the hold, returning its tokens to the user; a missing hold changes nothing.
+    async fn release(&self, id: &UserId, hold: &HoldId) -> Result<User, StoreError>;
+
+    /// Every hold whose expiry is before `now`, with its user.
+    async fn expired_holds(&self, now: Timestamp) -> Result<Vec<(UserId, HoldId)>, StoreError>;
 }
 
 /// Where API keys live (hashed). Keys survive restarts and are shared by every instance.

@@ -6,18 +6,21 @@ pub struct User {
     pub id: UserId,
     pub token_limit: TokenLimit,
     pub token_usage: u64,
+    /// Tokens held for model calls in flight.
+    pub token_reserved: u64,
     pub total_cost: Money,
     pub last_updated: Timestamp,
 }
 
 impl User {
     pub fn new(id: UserId, token_limit: TokenLimit, now: Timestamp) -> Self {
-        Self { id, token_limit, token_usage: 0, total_cost: Money::ZERO, last_updated: now }
+        Self { id, token_limit, token_usage: 0, token_reserved: 0, total_cost: Money::ZERO, last_updated: now }
     }
 
-    /// Tokens left before the limit; zero once usage reaches or passes it.
+    /// Tokens a new call may still use: the limit less usage and holds; zero once they reach
+    /// or pass it.
     pub fn remaining_tokens(&self) -> u64 {
-        self.token_limit.get().saturating_sub(self.token_usage)
+        self.token_limit.get().saturating_sub(self.token_usage).saturating_sub(self.token_reserved)
     }
 
     /// `tokenUsage / tokenLimit × 100`; above 100 when recorded usage passed the limit.

@@ -118,7 +118,16 @@ pub fn optional_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Opt
     }
 }
 
+/// Deserializes an optional whole number (`null` or absent is `None`).
+pub fn optional_whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    match Option::<Value>::deserialize(deserializer)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => whole_number(value).map(Some).map_err(D::Error::custom),
+    }
+}
+
 /// Deserializes an optional boolean (`null` or absent is `None`).
+
 pub fn optional_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
     match Value::deserialize(deserializer)? {
         Value::Null => Ok(None),

@@ -39,6 +39,15 @@ pub struct ErrorDetails {
     /// The largest request body accepted, in bytes.
     #[oai(skip_serializing_if_is_none)]
     pub max_bytes: Option<u64>,
+    /// Tokens the user can still spend.
+    #[oai(skip_serializing_if_is_none)]
+    pub remaining_tokens: Option<u64>,
+    /// Tokens the refused call needed (its input plus at least one output token).
+    #[oai(skip_serializing_if_is_none)]
+    pub required_tokens: Option<u64>,
+    /// What the model provider said, when it said something.
+    #[oai(skip_serializing_if_is_none)]
+    pub provider_message: Option<String>,
 }
 
 /// An error response. Build one with the constructors; `status` and `code` always agree.
@@ -119,6 +128,55 @@ impl ApiError {
         )
     }
 
+    fn from_model(err: &domain::ModelError) -> Self {
+        use domain::ModelError as M;
+        let (status, code, message, said) = match err {
+            M::Throttled(said) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "model_throttled",
+                "The model provider is throttling requests. Nothing was charged; try again in a few seconds.",
+                said,
+            ),
+            M::Timeout(said) => (
+                StatusCode::GATEWAY_TIMEOUT,
+                "model_timeout",
+                "The model did not answer in time. Nothing was charged; try again, or ask for a shorter answer.",
+                said,
+            ),
+            M::Unavailable(said) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "model_unavailable",
+                "The model is unavailable right now. Nothing was charged; try again shortly.",
+                said,
+            ),
+            M::AccessDenied(said) => (
+                StatusCode::BAD_GATEWAY,
+                "model_access_denied",
+                "The service may not use this model: enable model access for it in the Bedrock console of this \
+                 region and check the service role's bedrock:InvokeModel permission. Nothing was charged.",
+                said,
+            ),
+            M::ModelNotFound(said) => (
+                StatusCode::BAD_GATEWAY,
+                "model_not_found",
+                "The configured model does not exist in this region: check TOKENMETER_MODEL_ID and AWS_REGION \
+                 (US inference profiles start with `us.`). Nothing was charged.",
+                said,
+            ),
+            M::Rejected(said) => (
+                StatusCode::BAD_REQUEST,
+                "model_rejected_request",
+                "The model rejected the request (for example, the prompt is too long). Nothing was charged.",
+                said,
+            ),
+            M::Failed(said) => {
+                (StatusCode::BAD_GATEWAY, "model_error", "The model call failed. Nothing was charged; try again.", said)
+            }
+        };
+        Self::new(status, code, message)
+            .with_details(ErrorDetails { provider_message: Some(said.clone()), ..Default::default() })
+    }
+
     pub fn body(&self) -> ErrorBody {
         ErrorBody { error: self.code.to_owned(), message: self.message.clone(), details: self.details.clone() }
     }
@@ -180,6 +238,25 @@ impl From<domain::Error> for ApiError {
                 "key_not_found",
                 format!("No API key with ID '{id}' exists. List keys with GET /keys."),
             ),
+            E::TokenLimitExceeded { user, available, needed } => {
+                let message = match needed {
+                    Some(needed) => format!(
+                        "This call needs {needed} tokens but user '{user}' has {available} left. \
+                         Shorten the prompt, or ask an administrator to raise the limit."
+                    ),
+                    None => format!(
+                        "User '{user}' has reached the token limit ({available} tokens left). \
+                         Ask an administrator to raise the limit."
+                    ),
+                };
+                Self::new(StatusCode::TOO_MANY_REQUESTS, "token_limit_exceeded", message).with_details(ErrorDetails {
+                    user_id: Some(user.to_string()),
+                    remaining_tokens: Some(*available),
+                    required_tokens: *needed,
+                    ..Default::default()
+                })
+            }
+            E::Model(model) => Self::from_model(model),
             E::StoreUnavailable(why) => {
                 tracing::error!(error = %why, "store unavailable");
                 Self::new(
@@ -207,6 +284,9 @@ impl ResponseError for ApiError {
             };
             response = response.header(poem::http::header::WWW_AUTHENTICATE, challenge);
         }
+        if let Some(remaining) = self.details.as_ref().and_then(|d| d.remaining_tokens) {
+            response = response.header("x-tokens-remaining", remaining);
+        }
         response.body(body)
     }
 }
@@ -219,8 +299,11 @@ const ERROR_STATUSES: &[(u16, &str)] = &[
     (404, "No such user (or key), or not one this key may see."),
     (409, "A user with that ID already exists."),
     (413, "The request body is too large."),
+    (429, "Not enough tokens remain (`token_limit_exceeded`), or the model provider is throttling."),
     (500, "An unexpected error; nothing was changed."),
-    (503, "The usage store is unavailable; nothing was changed."),
+    (502, "The model failed, or may not be used here (`model_access_denied`, `model_not_found`)."),
+    (503, "The usage store or the model is unavailable (`store_unavailable`, `model_unavailable`)."),
+    (504, "The model did not answer in time (`model_timeout`)."),
 ];
 
 impl ApiResponse for ApiError {

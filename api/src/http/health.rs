@@ -1,10 +1,11 @@
 use poem_openapi::{Object, OpenApi, payload::Json};
 
 use super::ApiTags;
-use crate::domain::Tracker;
+use crate::domain::{Invocations, Tracker};
 
 pub struct HealthApi {
     pub tracker: Tracker,
+    pub invocations: Invocations,
 }
 
 #[derive(Debug, Object)]
@@ -14,6 +15,10 @@ pub struct Health {
     pub status: String,
     /// The store in use: `embedded` or `dynamodb`.
     pub store: String,
+    /// The model provider in use: `bedrock`, or `echo` (the offline stand-in that repeats the prompt).
+    pub model_provider: String,
+    /// The model calls go to unless they name another.
+    pub model: String,
     /// The service's version.
     pub version: String,
 }
@@ -22,12 +27,14 @@ pub struct Health {
 impl HealthApi {
     /// Service health
     ///
-    /// Answers 200 with the store in use. Public: needs no key.
+    /// Answers 200 with the store and the model provider in use. Public: needs no key.
     #[oai(path = "/health", method = "get", operation_id = "health")]
     async fn health(&self) -> Json<Health> {
         Json(Health {
             status: "ok".into(),
             store: self.tracker.store_kind().into(),
+            model_provider: self.invocations.provider_name().into(),
+            model: self.invocations.default_model().into(),
             version: env!("CARGO_PKG_VERSION").into(),
         })
     }

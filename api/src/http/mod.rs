@@ -5,6 +5,7 @@ mod auth;
 mod body;
 mod error;
 mod health;
+mod invoke;
 mod keys;
 mod users;
 
@@ -18,7 +19,7 @@ use poem_openapi::{OpenApiService, Tags};
 
 pub use error::{ApiError, ErrorBody, ErrorDetails, MAX_BODY_BYTES};
 
-use crate::domain::Tracker;
+use crate::domain::Services;
 
 #[derive(Tags)]
 enum ApiTags {
@@ -26,6 +27,8 @@ enum ApiTags {
     Users,
     /// API keys and the caller's identity.
     Keys,
+    /// Calling the model with exact token enforcement.
+    Models,
     /// Health and service information.
     System,
 }
@@ -39,20 +42,22 @@ Every operation but `/health` needs an API key, sent as `Authorization: Bearer <
 Every error answers with `{\"error\": code, \"message\": sentence, \"details\": {...}}`. \
 Answers about one user carry the `X-Tokens-Remaining` header.";
 
-type Apis = (users::UsersApi, keys::KeysApi, health::HealthApi);
+type Apis = (users::UsersApi, keys::KeysApi, invoke::InvokeApi, health::HealthApi);
 
-fn openapi_service(tracker: Tracker) -> OpenApiService<Apis, ()> {
+fn openapi_service(services: Services) -> OpenApiService<Apis, ()> {
+    let Services { tracker, invocations } = services;
     let apis = (
         users::UsersApi { tracker: tracker.clone() },
         keys::KeysApi { tracker: tracker.clone() },
-        health::HealthApi { tracker },
+        invoke::InvokeApi { invocations: invocations.clone() },
+        health::HealthApi { tracker, invocations },
     );
     OpenApiService::new(apis, "tokenmeter", env!("CARGO_PKG_VERSION")).description(DESCRIPTION)
 }
 
 /// The OpenAPI document, as committed in `openapi/openapi.json`.
-pub fn openapi_json(tracker: Tracker) -> String {
-    let mut spec = openapi_service(tracker).spec();
+pub fn openapi_json(services: Services) -> String {
+    let mut spec = openapi_service(services).spec();
     spec.push('\n');
     spec
 }
@@ -60,9 +65,10 @@ pub fn openapi_json(tracker: Tracker) -> String {
 /// The whole HTTP application: API routes, `/openapi.json`, `/docs`, and middleware.
 /// `cors_origins` lists the other origins whose pages may call the API; when empty, only
 /// pages served from the API's own origin can (the web app is).
-pub fn endpoint(tracker: Tracker, cors_origins: &[String]) -> impl Endpoint + 'static {
-    let keys = tracker.keys().clone();
-    let api = openapi_service(tracker);
+pub fn endpoint(services: Services, cors_origins: &[String]) -> impl Endpoint + 'static {
+    let keys = services.tracker.keys().clone();
+    let api = openapi_service(services);
+
     let cors = Cors::new()
         .allow_origins(cors_origins.iter().map(String::as_str))
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])

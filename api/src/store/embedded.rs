@@ -6,7 +6,7 @@
 //! throughput is no longer capped by the disk's fsync rate. Because one thread applies all
 //! writes in order, each write is atomic with respect to every other.
 
-use std::{path::Path, sync::Arc, thread};
+use std::{collections::BTreeMap, path::Path, sync::Arc, thread};
 
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::{
-    ApiKey, KeyId, KeyStore, Money, Role, StoreError, Timestamp, TokenCount, TokenLimit, User, UserId, UserStore,
+    ApiKey, Hold, HoldId, KeyId, KeyStore, Money, Role, StoreError, Timestamp, TokenCount, TokenLimit, User, UserId,
+    UserStore,
 };
 
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
@@ -38,6 +39,9 @@ enum UserWrite {
     SetLimit { id: UserId, limit: TokenLimit, at: Timestamp },
     AddUsage { id: UserId, tokens: TokenCount, cost: Money, at: Timestamp },
     Delete(UserId),
+    Reserve { id: UserId, hold: Hold },
+    Settle { id: UserId, hold: HoldId, tokens: u64, cost: Money, at: Timestamp },
+    Release { id: UserId, hold: HoldId },
 }
 
 enum KeyWrite {
@@ -66,6 +70,44 @@ struct Record {
     usage: u64,
     cost_nanos: u64,
     updated_ms: i64,
+    /// Holds of calls in flight, by hold ID.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    holds: BTreeMap<String, StoredHold>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredHold {
+    tokens: u64,
+    expires_ms: i64,
+}
+
+impl Record {
+    fn new(user: &User) -> Self {
+        Self {
+            limit: user.token_limit.get(),
+            usage: user.token_usage,
+            cost_nanos: user.total_cost.nanos(),
+            updated_ms: user.last_updated.millis(),
+            holds: BTreeMap::new(),
+        }
+    }
+
+    fn reserved(&self) -> u64 {
+        self.holds.values().map(|h| h.tokens).fold(0, u64::saturating_add)
+    }
+
+    fn to_user(&self, id: UserId) -> Result<User, StoreError> {
+        let token_limit = TokenLimit::new("tokenLimit", self.limit)
+            .map_err(|e| StoreError::Unavailable(format!("corrupt record for user '{id}': {e}")))?;
+        Ok(User {
+            token_limit,
+            token_usage: self.usage,
+            token_reserved: self.reserved(),
+            total_cost: Money::from_nanos(self.cost_nanos),
+            last_updated: Timestamp::from_millis(self.updated_ms),
+            id,
+        })
+    }
 }
 
 /// The bytes stored per API key: the secret only as its SHA-256 hash.
@@ -149,7 +191,7 @@ impl UserStore for EmbeddedStore {
     async fn get(&self, id: &UserId) -> Result<Option<User>, StoreError> {
         let id = id.clone();
         self.read(USERS, move |table| match table.get(id.as_str()).map_err(unavailable)? {
-            Some(bytes) => decode(id, bytes.value()).map(Some),
+            Some(bytes) => decode(&id, bytes.value())?.to_user(id).map(Some),
             None => Ok(None),
         })
         .await
@@ -162,7 +204,7 @@ impl UserStore for EmbeddedStore {
                 let (key, value) = entry.map_err(unavailable)?;
                 let id = UserId::parse("userId", key.value())
                     .map_err(|e| StoreError::Unavailable(format!("corrupt key in the users table: {e}")))?;
-                users.push(decode(id, value.value())?);
+                users.push(decode(&id, value.value())?.to_user(id)?);
             }
             Ok(users)
         })
@@ -179,6 +221,43 @@ impl UserStore for EmbeddedStore {
 
     async fn delete(&self, id: &UserId) -> Result<(), StoreError> {
         self.write(Write::User(UserWrite::Delete(id.clone()))).await.map(|_| ())
+    }
+
+    async fn reserve(&self, id: &UserId, hold: &Hold) -> Result<User, StoreError> {
+        self.write_user(UserWrite::Reserve { id: id.clone(), hold: hold.clone() }).await
+    }
+
+    async fn settle(
+        &self,
+        id: &UserId,
+        hold: &HoldId,
+        tokens: u64,
+        cost: Money,
+        at: Timestamp,
+    ) -> Result<User, StoreError> {
+        self.write_user(UserWrite::Settle { id: id.clone(), hold: hold.clone(), tokens, cost, at }).await
+    }
+
+    async fn release(&self, id: &UserId, hold: &HoldId) -> Result<User, StoreError> {
+        self.write_user(UserWrite::Release { id: id.clone(), hold: hold.clone() }).await
+    }
+
+    async fn expired_holds(&self, now: Timestamp) -> Result<Vec<(UserId, HoldId)>, StoreError> {
+        self.read(USERS, move |table| {
+            let mut expired = Vec::new();
+            for entry in table.iter().map_err(unavailable)? {
+                let (key, value) = entry.map_err(unavailable)?;
+                let id = UserId::parse("userId", key.value())
+                    .map_err(|e| StoreError::Unavailable(format!("corrupt key in the users table: {e}")))?;
+                for (hold, stored) in decode(&id, value.value())?.holds {
+                    if stored.expires_ms < now.millis() {
+                        expired.push((id.clone(), HoldId::from_stored(hold)));
+                    }
+                }
+            }
+            Ok(expired)
+        })
+        .await
     }
 }
 
@@ -270,40 +349,77 @@ type Table<'txn> = redb::Table<'txn, &'static str, &'static [u8]>;
 
 /// The outer `Result` is a storage failure (aborts the batch); the inner one is this write's answer.
 fn apply(table: &mut Table<'_>, write: &UserWrite) -> Result<Answer, StoreError> {
-    let updated = |table: &mut Table<'_>, id: &UserId, change: &dyn Fn(&mut User) -> Result<(), StoreError>| {
-        let Some(mut user) = load(table, id)? else {
+    let updated = |table: &mut Table<'_>, id: &UserId, change: &dyn Fn(&mut Record) -> Result<(), StoreError>| {
+        let Some(mut record) = load(table, id)? else {
             return Ok(Err(StoreError::NotFound));
         };
-        if let Err(refused) = change(&mut user) {
+        if let Err(refused) = change(&mut record) {
             return Ok(Err(refused));
         }
-        save(table, &user)?;
-        Ok(Ok(Written::User(user)))
+        save(table, id, &record)?;
+        Ok(record.to_user(id.clone()).map(Written::User))
     };
     match write {
         UserWrite::Insert(user) => {
             if load(table, &user.id)?.is_some() {
                 return Ok(Err(StoreError::AlreadyExists));
             }
-            save(table, user)?;
+            save(table, &user.id, &Record::new(user))?;
             Ok(Ok(Written::Nothing))
         }
-        UserWrite::SetLimit { id, limit, at } => updated(table, id, &|user| {
-            user.token_limit = *limit;
-            user.last_updated = *at;
+        UserWrite::SetLimit { id, limit, at } => updated(table, id, &|record| {
+            record.limit = limit.get();
+            record.updated_ms = at.millis();
             Ok(())
         }),
-        UserWrite::AddUsage { id, tokens, cost, at } => updated(table, id, &|user| {
-            user.token_usage = user.token_usage.checked_add(tokens.get()).ok_or(StoreError::Overflow)?;
-            user.total_cost = user.total_cost + *cost;
-            user.last_updated = *at;
+        UserWrite::AddUsage { id, tokens, cost, at } => updated(table, id, &|record| {
+            record.usage = record.usage.checked_add(tokens.get()).ok_or(StoreError::Overflow)?;
+            record.cost_nanos = record.cost_nanos.saturating_add(cost.nanos());
+            record.updated_ms = at.millis();
             Ok(())
         }),
         UserWrite::Delete(id) => match table.remove(id.as_str()).map_err(unavailable)? {
             Some(_) => Ok(Ok(Written::Nothing)),
             None => Ok(Err(StoreError::NotFound)),
         },
+        UserWrite::Reserve { id, hold } => updated(table, id, &|record| {
+            let available = record.limit.saturating_sub(record.usage).saturating_sub(record.reserved());
+            if hold.tokens > available {
+                return Err(StoreError::InsufficientTokens { available });
+            }
+            let stored = StoredHold { tokens: hold.tokens, expires_ms: hold.expires_at.millis() };
+            record.holds.insert(hold.id.to_string(), stored);
+            Ok(())
+        }),
+        UserWrite::Settle { id, hold, tokens, cost, at } => updated(table, id, &|record| {
+            record.holds.remove(hold.as_str());
+            record.usage = record.usage.checked_add(*tokens).ok_or(StoreError::Overflow)?;
+            record.cost_nanos = record.cost_nanos.saturating_add(cost.nanos());
+            record.updated_ms = at.millis();
+            Ok(())
+        }),
+        UserWrite::Release { id, hold } => updated(table, id, &|record| {
+            record.holds.remove(hold.as_str());
+            Ok(())
+        }),
     }
+}
+
+fn load(table: &Table<'_>, id: &UserId) -> Result<Option<Record>, StoreError> {
+    match table.get(id.as_str()).map_err(unavailable)? {
+        Some(bytes) => decode(id, bytes.value()).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn save(table: &mut Table<'_>, id: &UserId, record: &Record) -> Result<(), StoreError> {
+    let bytes = serde_json::to_vec(record).expect("a record of integers always serializes");
+    table.insert(id.as_str(), bytes.as_slice()).map_err(unavailable)?;
+    Ok(())
+}
+
+fn decode(id: &UserId, bytes: &[u8]) -> Result<Record, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Unavailable(format!("corrupt record for user '{id}': {e}")))
 }
 
 fn insert_key(table: &mut Table<'_>, key: &ApiKey) -> Result<Answer, StoreError> {
@@ -315,49 +431,13 @@ fn insert_key(table: &mut Table<'_>, key: &ApiKey) -> Result<Answer, StoreError>
 }
 
 fn revoke_key(table: &mut Table<'_>, id: &KeyId, at: Timestamp) -> Result<Answer, StoreError> {
-    let Some(mut key) =
-        table.get(id.as_str()).map_err(unavailable)?.map(|v| decode_key(id.clone(), v.value())).transpose()?
-    else {
+    let stored = table.get(id.as_str()).map_err(unavailable)?.map(|v| decode_key(id.clone(), v.value()));
+    let Some(mut key) = stored.transpose()? else {
         return Ok(Err(StoreError::NotFound));
     };
     key.revoked_at.get_or_insert(at);
     table.insert(id.as_str(), encode_key(&key).as_slice()).map_err(unavailable)?;
     Ok(Ok(Written::Key(key)))
-}
-
-fn load(table: &Table<'_>, id: &UserId) -> Result<Option<User>, StoreError> {
-    match table.get(id.as_str()).map_err(unavailable)? {
-        Some(bytes) => decode(id.clone(), bytes.value()).map(Some),
-        None => Ok(None),
-    }
-}
-
-fn save(table: &mut Table<'_>, user: &User) -> Result<(), StoreError> {
-    table.insert(user.id.as_str(), encode(user).as_slice()).map_err(unavailable)?;
-    Ok(())
-}
-
-fn encode(user: &User) -> Vec<u8> {
-    let record = Record {
-        limit: user.token_limit.get(),
-        usage: user.token_usage,
-        cost_nanos: user.total_cost.nanos(),
-        updated_ms: user.last_updated.millis(),
-    };
-    serde_json::to_vec(&record).expect("a record of integers always serializes")
-}
-
-fn decode(id: UserId, bytes: &[u8]) -> Result<User, StoreError> {
-    let corrupt = |why: String| StoreError::Unavailable(format!("corrupt record for user '{id}': {why}"));
-    let record: Record = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
-    let token_limit = TokenLimit::new("tokenLimit", record.limit).map_err(|e| corrupt(e.to_string()))?;
-    Ok(User {
-        token_limit,
-        token_usage: record.usage,
-        total_cost: Money::from_nanos(record.cost_nanos),
-        last_updated: Timestamp::from_millis(record.updated_ms),
-        id,
-    })
 }
 
 fn encode_key(key: &ApiKey) -> Vec<u8> {

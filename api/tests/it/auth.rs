@@ -61,6 +61,14 @@ fn matrix() -> Vec<Case> {
         case("listKeys", M::GET, "/keys", None, [401, 401, 401, 403, 403, 200]),
         case("revokeKey", M::DELETE, "/keys/{key}", None, [401, 401, 401, 403, 403, 200]),
         case("whoAmI", M::GET, "/me", None, [401, 401, 401, 200, 200, 200]),
+        case("invokeModel", M::POST, "/invoke/{user}", Some(r#"{"prompt": "hi"}"#), [401, 401, 401, 200, 404, 200]),
+        case(
+            "invokeModelStream",
+            M::POST,
+            "/invoke/{user}/stream",
+            Some(r#"{"prompt": "hi"}"#),
+            [401, 401, 401, 200, 404, 200],
+        ),
         case("health", M::GET, "/health", None, [200, 200, 200, 200, 200, 200]),
     ]
 }

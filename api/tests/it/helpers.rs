@@ -1,9 +1,11 @@
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use tempfile::TempDir;
 use tokenmeter_api::{
-    domain::{Keys, StartupAdminKey, Tracker},
-    http, server,
+    domain::{Invocations, InvokeSettings, Keys, ModelProvider, Services, StartupAdminKey, Tracker, UserId, UserStore},
+    http,
+    model::EchoProvider,
+    server,
     store::EmbeddedStore,
 };
 use tokenmeter_client::{Client, types};
@@ -18,6 +20,9 @@ pub struct TestApp {
     pub client: Client,
     /// Raw HTTP, for requests the generated client would refuse to build.
     pub http: reqwest::Client,
+    /// The store behind the service, for checks no API exposes (holds).
+    pub store: Arc<dyn UserStore>,
+    pub invocations: Invocations,
     _data: TempDir,
     server: tokio::task::JoinHandle<()>,
 }
@@ -28,23 +33,47 @@ impl Drop for TestApp {
     }
 }
 
+/// How a test app differs from the default: echo model, no CORS origins.
+pub struct AppOptions {
+    pub cors_origins: Vec<String>,
+    pub provider: Arc<dyn ModelProvider>,
+    pub default_max_output_tokens: u32,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self { cors_origins: Vec::new(), provider: Arc::new(EchoProvider), default_max_output_tokens: 1024 }
+    }
+}
+
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with_cors(&[]).await
+    spawn_app_with(AppOptions::default()).await
 }
 
 pub async fn spawn_app_with_cors(cors_origins: &[&str]) -> TestApp {
+    let cors_origins = cors_origins.iter().map(|o| o.to_string()).collect();
+    spawn_app_with(AppOptions { cors_origins, ..AppOptions::default() }).await
+}
+
+pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let data = tempfile::tempdir().expect("temp dir");
     let store = Arc::new(EmbeddedStore::open(&data.path().join("tokenmeter.redb")).expect("open store"));
     let admin = StartupAdminKey::new(ADMIN_KEY).expect("admin key");
-    let tracker = Tracker::new(store.clone(), Keys::new(store, Some(admin)));
-    let origins: Vec<String> = cors_origins.iter().map(|o| o.to_string()).collect();
-    let app = http::endpoint(tracker, &origins);
+    let settings = InvokeSettings {
+        default_model: tokenmeter_api::config::DEFAULT_MODEL_ID.into(),
+        default_max_output_tokens: options.default_max_output_tokens,
+        hold_ttl: Duration::from_secs(900),
+    };
+    let invocations = Invocations::new(store.clone(), options.provider, settings);
+    let tracker = Tracker::new(store.clone(), Keys::new(store.clone(), Some(admin)));
+    let services = Services { tracker, invocations: invocations.clone() };
+    let app = http::endpoint(services, &options.cors_origins);
     let (acceptor, addr) = server::bind("127.0.0.1:0".parse().unwrap()).await.expect("bind");
     let server = tokio::spawn(async move {
         server::serve(acceptor, app).await.expect("server");
     });
     let client = Client::with_api_key(&format!("http://{addr}"), ADMIN_KEY).unwrap();
-    TestApp { addr, client, http: reqwest::Client::new(), _data: data, server }
+    TestApp { addr, client, http: reqwest::Client::new(), store, invocations, _data: data, server }
 }
 
 impl TestApp {
@@ -81,6 +110,12 @@ impl TestApp {
             .into_inner()
     }
 
+    /// Tokens held for calls in flight, straight from the store.
+    pub async fn reserved(&self, user: &str) -> u64 {
+        let id = UserId::parse("userId", user).unwrap();
+        self.store.get(&id).await.unwrap().expect("user exists").token_reserved
+    }
+
     /// Sends `body` raw with the admin key and returns the status and the JSON answer.
     pub async fn send_raw(&self, method: reqwest::Method, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
         self.send_as(Some(ADMIN_KEY), method, path, body).await
@@ -104,7 +139,8 @@ impl TestApp {
         let response = request.send().await.expect("send");
         let status = response.status().as_u16();
         let text = response.text().await.expect("body");
-        let json = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+        // Server-sent events are not JSON: they come back as one string.
+        let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
         (status, json)
     }
 }

@@ -7,6 +7,9 @@ mod auth;
 mod concurrency;
 mod contract;
 mod errors;
+mod fake_bedrock;
 mod helpers;
+mod invoke;
+
 mod openapi;
 mod restart;

@@ -1,21 +1,13 @@
 //! The committed spec is the contract the client is generated from: it must match the code.
 
-use std::{path::PathBuf, sync::Arc};
-
-use tokenmeter_api::{
-    domain::{Keys, Tracker},
-    http,
-    store::EmbeddedStore,
-};
+use std::path::PathBuf;
 
 fn committed_spec_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../openapi/openapi.json")
 }
 
 fn generated_spec() -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(EmbeddedStore::open(&dir.path().join("spec.redb")).unwrap());
-    http::openapi_json(Tracker::new(store.clone(), Keys::new(store, None)))
+    tokenmeter_api::server::openapi_json().expect("spec")
 }
 
 #[test]

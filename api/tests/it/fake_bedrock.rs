@@ -1,0 +1,173 @@
+//! A stand-in for Amazon Bedrock at the wire level: wiremock answering the real SDK's signed
+//! requests with Bedrock's JSON and event-stream bodies.
+
+use std::time::Duration;
+
+use aws_sdk_bedrockruntime::config::{Credentials, Region};
+use aws_smithy_eventstream::frame::write_message_to;
+use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
+use serde_json::{Value, json};
+use tokenmeter_api::model::{BedrockProvider, BedrockSettings};
+use wiremock::{
+    Mock, MockServer, ResponseTemplate,
+    matchers::{header_regex, method, path, path_regex},
+};
+
+/// The default model as the SDK puts it in the path: URL-encoded.
+pub const CONVERSE_PATH: &str = "/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/converse";
+pub const STREAM_PATH: &str = "/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/converse-stream";
+/// CountTokens is asked about the base model, not the inference profile.
+pub const COUNT_PATH: &str = "/model/anthropic.claude-sonnet-4-5-20250929-v1%3A0/count-tokens";
+
+/// Every request must be SigV4-signed for Bedrock in us-east-1 with the test credentials.
+const SIGNED: &str = r"^AWS4-HMAC-SHA256 Credential=AKIDTOKENMETERTEST/\d{8}/us-east-1/bedrock/aws4_request";
+
+pub struct FakeBedrock {
+    pub server: MockServer,
+}
+
+impl FakeBedrock {
+    pub async fn start() -> Self {
+        Self { server: MockServer::start().await }
+    }
+
+    /// The real Bedrock provider, pointed at this server, with short timeouts and back-offs.
+    pub async fn provider(&self, timeout: Duration) -> BedrockProvider {
+        let sdk = aws_config::SdkConfig::builder()
+            .region(Region::new("us-east-1"))
+            .endpoint_url(self.server.uri())
+            .credentials_provider(aws_sdk_bedrockruntime::config::SharedCredentialsProvider::new(Credentials::new(
+                "AKIDTOKENMETERTEST",
+                "secret",
+                None,
+                None,
+                "tests",
+            )))
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .http_client(tokenmeter_api::aws::http_client())
+            .build();
+        let settings = BedrockSettings { timeout, max_attempts: 2, initial_backoff: Duration::from_millis(10) };
+        BedrockProvider::new(&sdk, &settings)
+    }
+
+    /// CountTokens answers `tokens`.
+    pub async fn count_tokens(&self, tokens: u64) {
+        Mock::given(method("POST"))
+            .and(path(COUNT_PATH))
+            .and(header_regex("authorization", SIGNED))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "inputTokens": tokens })))
+            .mount(&self.server)
+            .await;
+    }
+
+    /// Converse answers `text` with the given usage.
+    pub async fn converse(&self, text: &str, input: u64, output: u64) {
+        let body = json!({
+            "output": { "message": { "role": "assistant", "content": [{ "text": text }] } },
+            "stopReason": "end_turn",
+            "usage": { "inputTokens": input, "outputTokens": output, "totalTokens": input + output },
+            "metrics": { "latencyMs": 321 }
+        });
+        Mock::given(method("POST"))
+            .and(path(CONVERSE_PATH))
+            .and(header_regex("authorization", SIGNED))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .mount(&self.server)
+            .await;
+    }
+
+    /// ConverseStream answers `deltas` as content-block deltas, then stop and usage metadata.
+    pub async fn converse_stream(&self, deltas: &[&str], input: u64, output: u64) {
+        let mut frames = vec![event("messageStart", json!({ "role": "assistant" }))];
+        frames.extend(
+            deltas
+                .iter()
+                .map(|text| event("contentBlockDelta", json!({ "contentBlockIndex": 0, "delta": { "text": text } }))),
+        );
+        frames.push(event("contentBlockStop", json!({ "contentBlockIndex": 0 })));
+        frames.push(event("messageStop", json!({ "stopReason": "end_turn" })));
+        frames.push(event(
+            "metadata",
+            json!({
+                "usage": { "inputTokens": input, "outputTokens": output, "totalTokens": input + output },
+                "metrics": { "latencyMs": 321 }
+            }),
+        ));
+        self.stream_frames(frames).await;
+    }
+
+    /// ConverseStream starts, sends `deltas`, then fails with a stream exception.
+    pub async fn converse_stream_failing(&self, deltas: &[&str], exception: &str) {
+        let mut frames = vec![event("messageStart", json!({ "role": "assistant" }))];
+        frames.extend(
+            deltas
+                .iter()
+                .map(|text| event("contentBlockDelta", json!({ "contentBlockIndex": 0, "delta": { "text": text } }))),
+        );
+        let failure = Message::new(json!({ "message": "the model broke mid-answer" }).to_string())
+            .add_header(Header::new(":message-type", HeaderValue::String("exception".into())))
+            .add_header(Header::new(":exception-type", HeaderValue::String(exception.to_owned().into())))
+            .add_header(Header::new(":content-type", HeaderValue::String("application/json".into())));
+        frames.push(failure);
+        self.stream_frames(frames).await;
+    }
+
+    async fn stream_frames(&self, frames: Vec<Message>) {
+        let mut body = Vec::new();
+        for frame in &frames {
+            write_message_to(frame, &mut body).expect("encode frame");
+        }
+        Mock::given(method("POST"))
+            .and(path(STREAM_PATH))
+            .and(header_regex("authorization", SIGNED))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .insert_header("content-type", "application/vnd.amazon.eventstream")
+                    .set_body_bytes(body),
+            )
+            .mount(&self.server)
+            .await;
+    }
+
+    /// Every model operation fails the way Bedrock fails: `status`, `x-amzn-ErrorType`, message.
+    pub async fn fail_everything(&self, status: u16, error_type: &str) {
+        Mock::given(method("POST"))
+            .and(path_regex(r"^/model/[^/]+/(converse|converse-stream|count-tokens)$"))
+            .respond_with(
+                ResponseTemplate::new(status)
+                    .insert_header(
+                        "x-amzn-ErrorType",
+                        format!("{error_type}:http://internal.amazon.com/coral/com.amazon.bedrock/"),
+                    )
+                    .set_body_json(json!({ "message": format!("{error_type} from the fake") })),
+            )
+            .mount(&self.server)
+            .await;
+    }
+
+    /// Every model operation answers, but only after `delay`.
+    pub async fn answer_slowly(&self, delay: Duration) {
+        Mock::given(method("POST"))
+            .and(path_regex(r"^/model/[^/]+/(converse|converse-stream|count-tokens)$"))
+            .respond_with(ResponseTemplate::new(200).set_delay(delay).set_body_json(json!({ "inputTokens": 1 })))
+            .mount(&self.server)
+            .await;
+    }
+
+    /// The JSON bodies the fake received on `path`.
+    pub async fn bodies(&self, on: &str) -> Vec<Value> {
+        let requests = self.server.received_requests().await.unwrap_or_default();
+        requests.iter().filter(|r| r.url.path() == on).map(|r| serde_json::from_slice(&r.body).unwrap()).collect()
+    }
+
+    pub async fn request_count(&self) -> usize {
+        self.server.received_requests().await.unwrap_or_default().len()
+    }
+}
+
+fn event(kind: &str, payload: Value) -> Message {
+    Message::new(payload.to_string())
+        .add_header(Header::new(":event-type", HeaderValue::String(kind.to_owned().into())))
+        .add_header(Header::new(":content-type", HeaderValue::String("application/json".into())))
+        .add_header(Header::new(":message-type", HeaderValue::String("event".into())))
+}
