@@ -28,6 +28,12 @@ enum Command {
     Test,
     /// Build release artifacts: the service binary.
     Build,
+    /// Measure throughput, latency and start-up (release build, real embedded store).
+    Bench {
+        /// Seconds per scenario.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -36,5 +42,6 @@ fn main() -> anyhow::Result<()> {
         Command::Dev { listen } => tasks::dev(&listen),
         Command::Test => tasks::test(),
         Command::Build => tasks::build(),
+        Command::Bench { seconds } => tasks::bench(seconds),
     }
 }

@@ -73,6 +73,23 @@ pub fn build() -> anyhow::Result<()> {
     Ok(())
 }
 
+pub fn bench(seconds: u64) -> anyhow::Result<()> {
+    step("building the release binary and the bench");
+    run(cargo().args(["build", "--release", "-p", "tokenmeter-api", "--bin", "tokenmeter", "--example", "bench"]))?;
+    step("measuring");
+    run(cargo().args([
+        "run",
+        "--release",
+        "--quiet",
+        "-p",
+        "tokenmeter-api",
+        "--example",
+        "bench",
+        "--",
+        &seconds.to_string(),
+    ]))
+}
+
 /// Installs a rustup target if it is missing (rustup is the one toolchain manager here).
 fn ensure_rust_target(target: &str) -> anyhow::Result<()> {
     let installed =

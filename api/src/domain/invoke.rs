@@ -73,7 +73,7 @@ pub struct Invocations {
 /// A reserved call, ready to run.
 struct Reserved {
     user: UserId,
-    hold: HoldId,
+    hold: Hold,
     request: ModelRequest,
     /// What the user can still spend while the hold stands.
     remaining: u64,
@@ -177,7 +177,7 @@ impl Invocations {
     }
 
     async fn cancel(&self, reserved: &Reserved) {
-        tracing::info!(user = %reserved.user, hold = %reserved.hold, "the caller left; call cancelled, nothing charged");
+        tracing::info!(user = %reserved.user, hold = %reserved.hold.id, "the caller left; call cancelled, nothing charged");
         self.release(reserved).await;
     }
 
@@ -189,7 +189,7 @@ impl Invocations {
                 Ok(_) | Err(StoreError::NotFound) => {}
                 Err(err) => return Err(unavailable(err)),
             }
-            tracing::warn!(%user, %hold, "released an expired hold");
+            tracing::warn!(%user, hold = %hold.id, tokens = hold.tokens, "released an expired hold");
         }
         Ok(expired.len())
     }
@@ -223,7 +223,7 @@ impl Invocations {
             }
             other => Error::from_store(other, user_id),
         })?;
-        Ok(Reserved { user: user_id.clone(), hold: hold.id, request, remaining: held.remaining_tokens() })
+        Ok(Reserved { user: user_id.clone(), hold, request, remaining: held.remaining_tokens() })
     }
 
     async fn settle(
@@ -262,7 +262,7 @@ impl Invocations {
     /// releases it later.
     async fn release(&self, reserved: &Reserved) {
         if let Err(err) = self.store.release(&reserved.user, &reserved.hold).await {
-            tracing::error!(user = %reserved.user, hold = %reserved.hold, error = %err, "could not release a hold; it will expire");
+            tracing::error!(user = %reserved.user, hold = %reserved.hold.id, error = %err, "could not release a hold; it will expire");
         }
     }
 

@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 
-use super::{ApiKey, Hold, HoldId, KeyId, Money, StoreError, Timestamp, TokenCount, TokenLimit, User, UserId};
+use super::{ApiKey, Hold, KeyId, Money, StoreError, Timestamp, TokenCount, TokenLimit, User, UserId};
 
 /// Where users and their counters live. Every method is a single atomic step: no caller
 /// ever reads, modifies and writes back, so concurrent callers can never lose an update.
@@ -35,17 +35,17 @@ pub trait UserStore: Send + Sync + 'static {
     async fn settle(
         &self,
         id: &UserId,
-        hold: &HoldId,
+        hold: &Hold,
         tokens: u64,
         cost: Money,
         at: Timestamp,
     ) -> Result<User, StoreError>;
 
     /// Removes the hold, returning its tokens to the user; a missing hold changes nothing.
-    async fn release(&self, id: &UserId, hold: &HoldId) -> Result<User, StoreError>;
+    async fn release(&self, id: &UserId, hold: &Hold) -> Result<User, StoreError>;
 
     /// Every hold whose expiry is before `now`, with its user.
-    async fn expired_holds(&self, now: Timestamp) -> Result<Vec<(UserId, HoldId)>, StoreError>;
+    async fn expired_holds(&self, now: Timestamp) -> Result<Vec<(UserId, Hold)>, StoreError>;
 }
 
 /// Where API keys live (hashed). Keys survive restarts and are shared by every instance.

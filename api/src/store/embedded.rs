@@ -40,8 +40,8 @@ enum UserWrite {
     AddUsage { id: UserId, tokens: TokenCount, cost: Money, at: Timestamp },
     Delete(UserId),
     Reserve { id: UserId, hold: Hold },
-    Settle { id: UserId, hold: HoldId, tokens: u64, cost: Money, at: Timestamp },
-    Release { id: UserId, hold: HoldId },
+    Settle { id: UserId, hold: Hold, tokens: u64, cost: Money, at: Timestamp },
+    Release { id: UserId, hold: Hold },
 }
 
 enum KeyWrite {
@@ -198,17 +198,7 @@ impl UserStore for EmbeddedStore {
     }
 
     async fn list(&self) -> Result<Vec<User>, StoreError> {
-        self.read(USERS, |table| {
-            let mut users = Vec::new();
-            for entry in table.iter().map_err(unavailable)? {
-                let (key, value) = entry.map_err(unavailable)?;
-                let id = UserId::parse("userId", key.value())
-                    .map_err(|e| StoreError::Unavailable(format!("corrupt key in the users table: {e}")))?;
-                users.push(decode(&id, value.value())?.to_user(id)?);
-            }
-            Ok(users)
-        })
-        .await
+        self.read(USERS, |table| records(table)?.into_iter().map(|(id, record)| record.to_user(id)).collect()).await
     }
 
     async fn set_limit(&self, id: &UserId, limit: TokenLimit, at: Timestamp) -> Result<User, StoreError> {
@@ -230,7 +220,7 @@ impl UserStore for EmbeddedStore {
     async fn settle(
         &self,
         id: &UserId,
-        hold: &HoldId,
+        hold: &Hold,
         tokens: u64,
         cost: Money,
         at: Timestamp,
@@ -238,24 +228,20 @@ impl UserStore for EmbeddedStore {
         self.write_user(UserWrite::Settle { id: id.clone(), hold: hold.clone(), tokens, cost, at }).await
     }
 
-    async fn release(&self, id: &UserId, hold: &HoldId) -> Result<User, StoreError> {
+    async fn release(&self, id: &UserId, hold: &Hold) -> Result<User, StoreError> {
         self.write_user(UserWrite::Release { id: id.clone(), hold: hold.clone() }).await
     }
 
-    async fn expired_holds(&self, now: Timestamp) -> Result<Vec<(UserId, HoldId)>, StoreError> {
+    async fn expired_holds(&self, now: Timestamp) -> Result<Vec<(UserId, Hold)>, StoreError> {
         self.read(USERS, move |table| {
-            let mut expired = Vec::new();
-            for entry in table.iter().map_err(unavailable)? {
-                let (key, value) = entry.map_err(unavailable)?;
-                let id = UserId::parse("userId", key.value())
-                    .map_err(|e| StoreError::Unavailable(format!("corrupt key in the users table: {e}")))?;
-                for (hold, stored) in decode(&id, value.value())?.holds {
-                    if stored.expires_ms < now.millis() {
-                        expired.push((id.clone(), HoldId::from_stored(hold)));
-                    }
-                }
-            }
-            Ok(expired)
+            let expired = records(table)?.into_iter().flat_map(|(id, record)| {
+                let stale = record.holds.into_iter().filter(|(_, hold)| hold.expires_ms < now.millis());
+                stale.map(move |(hold, stored)| {
+                    let expires_at = Timestamp::from_millis(stored.expires_ms);
+                    (id.clone(), Hold { id: HoldId::from_stored(hold), tokens: stored.tokens, expires_at })
+                })
+            });
+            Ok(expired.collect())
         })
         .await
     }
@@ -392,14 +378,15 @@ fn apply(table: &mut Table<'_>, write: &UserWrite) -> Result<Answer, StoreError>
             Ok(())
         }),
         UserWrite::Settle { id, hold, tokens, cost, at } => updated(table, id, &|record| {
-            record.holds.remove(hold.as_str());
+            record.holds.remove(hold.id.as_str());
             record.usage = record.usage.checked_add(*tokens).ok_or(StoreError::Overflow)?;
             record.cost_nanos = record.cost_nanos.saturating_add(cost.nanos());
             record.updated_ms = at.millis();
             Ok(())
         }),
         UserWrite::Release { id, hold } => updated(table, id, &|record| {
-            record.holds.remove(hold.as_str());
+            record.holds.remove(hold.id.as_str());
+
             Ok(())
         }),
     }
@@ -416,6 +403,19 @@ fn save(table: &mut Table<'_>, id: &UserId, record: &Record) -> Result<(), Store
     let bytes = serde_json::to_vec(record).expect("a record of integers always serializes");
     table.insert(id.as_str(), bytes.as_slice()).map_err(unavailable)?;
     Ok(())
+}
+
+/// Every user's record, in ID order.
+fn records(table: &redb::ReadOnlyTable<&'static str, &'static [u8]>) -> Result<Vec<(UserId, Record)>, StoreError> {
+    let mut records = Vec::new();
+    for entry in table.iter().map_err(unavailable)? {
+        let (key, value) = entry.map_err(unavailable)?;
+        let id = UserId::parse("userId", key.value())
+            .map_err(|e| StoreError::Unavailable(format!("corrupt key in the users table: {e}")))?;
+        let record = decode(&id, value.value())?;
+        records.push((id, record));
+    }
+    Ok(records)
 }
 
 fn decode(id: &UserId, bytes: &[u8]) -> Result<Record, StoreError> {
