@@ -62,6 +62,9 @@ pub enum StreamItem {
     Failed(Error),
 }
 
+/// Pauses between attempts to settle a finished call while the store is unavailable.
+const SETTLE_RETRIES: [Duration; 3] = [Duration::from_millis(100), Duration::from_millis(400), Duration::from_secs(1)];
+
 #[derive(Clone)]
 pub struct Invocations {
     store: Arc<dyn UserStore>,
@@ -234,11 +237,26 @@ impl Invocations {
         stop_reason: String,
     ) -> Result<Invocation, Error> {
         let cost = self.pricing.for_model(&reserved.request.model_id).map(|p| p.cost(usage)).unwrap_or_default();
-        let user = self
-            .store
-            .settle(&reserved.user, &reserved.hold, usage.total(), cost.total, Timestamp::now())
-            .await
-            .map_err(|e| Error::from_store(e, &reserved.user))?;
+        // The model has answered and the provider bills it: a store hiccup now must not lose
+        // the charge, so settlement is retried a few times before giving up.
+        let mut attempt = 0;
+        let user = loop {
+            let settled =
+                self.store.settle(&reserved.user, &reserved.hold, usage.total(), cost.total, Timestamp::now());
+            match settled.await {
+                Ok(user) => break user,
+                Err(StoreError::Unavailable(why)) if attempt < SETTLE_RETRIES.len() => {
+                    tracing::warn!(user = %reserved.user, error = %why, "settlement failed; retrying");
+                    tokio::time::sleep(SETTLE_RETRIES[attempt]).await;
+                    attempt += 1;
+                }
+                Err(err) => {
+                    let tokens = usage.total();
+                    tracing::error!(user = %reserved.user, tokens, error = %err, "could not charge a finished call");
+                    return Err(Error::from_store(err, &reserved.user));
+                }
+            }
+        };
         Ok(Invocation {
             text,
             usage,
