@@ -17,7 +17,7 @@ pub use error::{Error, StoreError};
 pub use money::Money;
 pub use pricing::{Cost, ModelPricing, PricingTable, TokenUsage};
 pub use store::UserStore;
-pub use time::Timestamp;
+pub use time::{InvalidTimestamp, Timestamp};
 pub use tracker::Tracker;
 pub use user::User;
 pub use values::{MAX_TOKENS, TokenCount, TokenLimit, UserId, ValidationError};
