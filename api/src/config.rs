@@ -18,6 +18,10 @@ pub struct Config {
     #[arg(long, env = "TOKENMETER_DATA_DIR", default_value = ".tokenmeter")]
     pub data_dir: PathBuf,
 
+    /// The DynamoDB table of the `dynamodb` store; created (on-demand capacity) when missing.
+    #[arg(long, env = "TOKENMETER_TABLE", default_value = "tokenmeter")]
+    pub table: String,
+
     /// Log format: `pretty` for people, `json` for log pipelines.
     #[arg(long, env = "TOKENMETER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
@@ -27,6 +31,10 @@ pub struct Config {
 pub enum StoreKind {
     /// An embedded redb database under `TOKENMETER_DATA_DIR`.
     Embedded,
+    /// A DynamoDB table (`TOKENMETER_TABLE`), reached through the standard AWS chain
+    /// (`AWS_REGION`, credentials, `AWS_ENDPOINT_URL_DYNAMODB`).
+    #[value(name = "dynamodb")]
+    DynamoDb,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

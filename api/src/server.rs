@@ -12,7 +12,7 @@ use crate::{
     config::{Config, LogFormat, StoreKind},
     domain::{Tracker, UserStore},
     http,
-    store::EmbeddedStore,
+    store::{DynamoDbStore, EmbeddedStore, sdk_config_loader},
 };
 
 /// Opens the configured store and builds the domain service on it.
@@ -22,6 +22,14 @@ pub async fn tracker(config: &Config) -> anyhow::Result<Tracker> {
             let path = config.embedded_db_path();
             let store = EmbeddedStore::open(&path).with_context(|| format!("opening {}", path.display()))?;
             tracing::info!(path = %path.display(), "embedded store opened");
+            Arc::new(store)
+        }
+        StoreKind::DynamoDb => {
+            let sdk = sdk_config_loader().load().await;
+            let store = DynamoDbStore::open(aws_sdk_dynamodb::Config::from(&sdk), &config.table)
+                .await
+                .with_context(|| format!("opening the DynamoDB table '{}'", config.table))?;
+            tracing::info!(table = %config.table, "DynamoDB store opened");
             Arc::new(store)
         }
     };

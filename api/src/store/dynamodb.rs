@@ -1,0 +1,506 @@
+//! The production store: one DynamoDB table, one item per user, every change one conditional
+//! request (no read-modify-write).
+//!
+//! Item schema (partition key `userId`, no sort key):
+//!
+//! | attribute     | type | meaning |
+//! | ------------- | ---- | ------- |
+//! | `userId`      | S    | the user ID (partition key) |
+//! | `tokenLimit`  | N    | the token limit, a positive integer |
+//! | `tokenUsage`  | N    | tokens recorded so far, only ever changed by `ADD` |
+//! | `totalCost`   | N    | money spent, in integer **nano-dollars** (10^-9 USD, [`Money::nanos`]), only ever changed by `ADD` |
+//! | `lastUpdated` | S    | ISO-8601 UTC with milliseconds, as [`Timestamp`] renders it |
+//!
+//! Failures: a condition that fails is an answer ([`StoreError::NotFound`] or
+//! [`StoreError::AlreadyExists`]), never an outage. A store that cannot be reached, times out,
+//! throttles or fails with a 5xx is [`StoreError::Unavailable`], after a bounded number of
+//! attempts with short timeouts, so a caller learns of an outage within about 3 s.
+//!
+//! Retries never apply a write twice: reads are retried by the SDK's standard retry strategy,
+//! but a write is retried only when DynamoDB cannot have applied it (the connection was
+//! refused or never established, or the request was throttled). A write that times out after
+//! it was sent is reported as unavailable and not retried: it may or may not have been applied.
+
+use std::{collections::HashMap, time::Duration};
+
+use async_trait::async_trait;
+use aws_config::{BehaviorVersion, ConfigLoader, retry::RetryConfig, timeout::TimeoutConfig};
+use aws_sdk_dynamodb::{
+    Client,
+    error::{ProvideErrorMetadata, SdkError},
+    types::{
+        AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue, ScalarAttributeType,
+        TableStatus,
+    },
+};
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+
+use crate::domain::{Money, StoreError, Timestamp, TokenCount, TokenLimit, User, UserId, UserStore};
+
+/// Attribute names: this is the table's format.
+const USER_ID: &str = "userId";
+const TOKEN_LIMIT: &str = "tokenLimit";
+const TOKEN_USAGE: &str = "tokenUsage";
+const TOTAL_COST: &str = "totalCost";
+const LAST_UPDATED: &str = "lastUpdated";
+
+/// How long establishing a connection may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long one attempt (request sent to response read) may take.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one operation, retries included, may take.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
+/// Attempts per operation, the first included.
+const MAX_ATTEMPTS: u32 = 3;
+/// How long `open` waits for a new table to become active.
+const TABLE_ACTIVE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Users in a DynamoDB table.
+#[derive(Clone)]
+pub struct DynamoDbStore {
+    client: Client,
+    table: String,
+}
+
+/// An AWS config loader with the store's HTTP client (rustls on ring), timeouts and retries,
+/// reading everything else from the standard chain (`AWS_REGION`, credentials, profiles,
+/// `AWS_ENDPOINT_URL_DYNAMODB`, …). Tests add a fixed region, credentials and endpoint.
+pub fn sdk_config_loader() -> ConfigLoader {
+    let http_client =
+        aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client)
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
+                .build(),
+        )
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(MAX_ATTEMPTS)
+                .with_initial_backoff(Duration::from_millis(50))
+                .with_max_backoff(Duration::from_millis(500)),
+        )
+}
+
+impl DynamoDbStore {
+    /// Connects to `table`, creating it (on-demand capacity) when it does not exist and
+    /// waiting until it is active.
+    pub async fn open(config: aws_sdk_dynamodb::Config, table: &str) -> Result<Self, StoreError> {
+        let store = Self::connect(config, table);
+        store.ensure_table().await?;
+        Ok(store)
+    }
+
+    /// A store on `table` as it is, without checking or creating it (no request is sent).
+    pub fn connect(config: aws_sdk_dynamodb::Config, table: &str) -> Self {
+        Self { client: Client::from_conf(config), table: table.to_owned() }
+    }
+
+    /// The table's name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    async fn ensure_table(&self) -> Result<(), StoreError> {
+        match self.table_status().await? {
+            Some(_) => {}
+            None => {
+                tracing::info!(table = %self.table, "creating the DynamoDB table");
+                let created = self
+                    .client
+                    .create_table()
+                    .table_name(&self.table)
+                    .attribute_definitions(
+                        AttributeDefinition::builder()
+                            .attribute_name(USER_ID)
+                            .attribute_type(ScalarAttributeType::S)
+                            .build()
+                            .map_err(|e| StoreError::Unavailable(e.to_string()))?,
+                    )
+                    .key_schema(
+                        KeySchemaElement::builder()
+                            .attribute_name(USER_ID)
+                            .key_type(KeyType::Hash)
+                            .build()
+                            .map_err(|e| StoreError::Unavailable(e.to_string()))?,
+                    )
+                    .billing_mode(BillingMode::PayPerRequest)
+                    .send()
+                    .await;
+                match created {
+                    Ok(_) => {}
+                    // Another instance created it first.
+                    Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => {}
+                    Err(err) => return Err(unavailable("CreateTable", err)),
+                }
+            }
+        }
+        let deadline = tokio::time::Instant::now() + TABLE_ACTIVE_TIMEOUT;
+        loop {
+            if self.table_status().await? == Some(TableStatus::Active) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(StoreError::Unavailable(format!(
+                    "DynamoDB table '{}' did not become active within {TABLE_ACTIVE_TIMEOUT:?}",
+                    self.table
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// The table's status, or `None` when it does not exist.
+    async fn table_status(&self) -> Result<Option<TableStatus>, StoreError> {
+        match self.client.describe_table().table_name(&self.table).send().await {
+            Ok(out) => Ok(Some(out.table().and_then(|t| t.table_status()).cloned().unwrap_or(TableStatus::Creating))),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(None),
+            Err(err) => Err(unavailable("DescribeTable", err)),
+        }
+    }
+
+    fn key(id: &UserId) -> AttributeValue {
+        AttributeValue::S(id.as_str().to_owned())
+    }
+
+    /// Whether `id` exists: only used to explain a failed condition, never to decide a write.
+    async fn exists(&self, id: &UserId) -> Result<bool, StoreError> {
+        Ok(self.get(id).await?.is_some())
+    }
+}
+
+#[async_trait]
+impl UserStore for DynamoDbStore {
+    fn kind(&self) -> &'static str {
+        "dynamodb"
+    }
+
+    /// `PutItem` if `attribute_not_exists(userId)`.
+    async fn insert(&self, user: &User) -> Result<(), StoreError> {
+        let item = encode(user);
+        let result = write_with_retries(|| {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item.clone()))
+                .condition_expression("attribute_not_exists(#id)")
+                .expression_attribute_names("#id", USER_ID)
+                .customize()
+                .config_override(no_sdk_retries())
+                .send()
+        })
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(StoreError::AlreadyExists)
+            }
+            Err(err) => Err(unavailable("PutItem", err)),
+        }
+    }
+
+    /// `GetItem`, strongly consistent.
+    async fn get(&self, id: &UserId) -> Result<Option<User>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(USER_ID, Self::key(id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable("GetItem", e))?;
+        out.item().map(decode).transpose()
+    }
+
+    /// `Scan`, strongly consistent, every page; sorted by user ID here (a scan has no order).
+    async fn list(&self) -> Result<Vec<User>, StoreError> {
+        let mut users = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| unavailable("Scan", e))?;
+            for item in page.items() {
+                users.push(decode(item)?);
+            }
+            match page.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => break,
+            }
+        }
+        users.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(users)
+    }
+
+    /// `UpdateItem SET tokenLimit, lastUpdated` if `attribute_exists(userId)`, returning the new item.
+    async fn set_limit(&self, id: &UserId, limit: TokenLimit, at: Timestamp) -> Result<User, StoreError> {
+        let result = write_with_retries(|| {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key(USER_ID, Self::key(id))
+                .update_expression("SET #limit = :limit, #at = :at")
+                .condition_expression("attribute_exists(#id)")
+                .expression_attribute_names("#id", USER_ID)
+                .expression_attribute_names("#limit", TOKEN_LIMIT)
+                .expression_attribute_names("#at", LAST_UPDATED)
+                .expression_attribute_values(":limit", number(limit.get()))
+                .expression_attribute_values(":at", AttributeValue::S(at.to_string()))
+                .return_values(ReturnValue::AllNew)
+                .customize()
+                .config_override(no_sdk_retries())
+                .send()
+        })
+        .await;
+        match result {
+            Ok(out) => decode_returned(out.attributes()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(StoreError::NotFound)
+            }
+            Err(err) => Err(unavailable("UpdateItem", err)),
+        }
+    }
+
+    /// `UpdateItem ADD tokenUsage :t, totalCost :c SET lastUpdated` if the user exists and the
+    /// usage counter has room, returning the new item.
+    async fn add_usage(&self, id: &UserId, tokens: TokenCount, cost: Money, at: Timestamp) -> Result<User, StoreError> {
+        let room = u64::MAX - tokens.get();
+        let result = write_with_retries(|| {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key(USER_ID, Self::key(id))
+                .update_expression("ADD #usage :tokens, #cost :cost SET #at = :at")
+                .condition_expression("attribute_exists(#id) AND #usage <= :room")
+                .expression_attribute_names("#id", USER_ID)
+                .expression_attribute_names("#usage", TOKEN_USAGE)
+                .expression_attribute_names("#cost", TOTAL_COST)
+                .expression_attribute_names("#at", LAST_UPDATED)
+                .expression_attribute_values(":tokens", number(tokens.get()))
+                .expression_attribute_values(":cost", number(cost.nanos()))
+                .expression_attribute_values(":room", number(room))
+                .expression_attribute_values(":at", AttributeValue::S(at.to_string()))
+                .return_values(ReturnValue::AllNew)
+                .customize()
+                .config_override(no_sdk_retries())
+                .send()
+        })
+        .await;
+        match result {
+            Ok(out) => decode_returned(out.attributes()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                // The write changed nothing; say which condition failed.
+                if self.exists(id).await? { Err(StoreError::Overflow) } else { Err(StoreError::NotFound) }
+            }
+            Err(err) => Err(unavailable("UpdateItem", err)),
+        }
+    }
+
+    /// `DeleteItem` if `attribute_exists(userId)`.
+    async fn delete(&self, id: &UserId) -> Result<(), StoreError> {
+        let result = write_with_retries(|| {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .key(USER_ID, Self::key(id))
+                .condition_expression("attribute_exists(#id)")
+                .expression_attribute_names("#id", USER_ID)
+                .customize()
+                .config_override(no_sdk_retries())
+                .send()
+        })
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(StoreError::NotFound)
+            }
+            Err(err) => Err(unavailable("DeleteItem", err)),
+        }
+    }
+}
+
+/// Writes opt out of the SDK's retries: it would also retry a timed-out request that may
+/// have been applied. [`write_with_retries`] retries only what cannot have been applied.
+fn no_sdk_retries() -> aws_sdk_dynamodb::config::Builder {
+    aws_sdk_dynamodb::config::Builder::default().retry_config(RetryConfig::disabled())
+}
+
+/// Sends a conditional write up to [`MAX_ATTEMPTS`] times, retrying only when DynamoDB
+/// cannot have applied it.
+async fn write_with_retries<T, E, F, Fut>(send: F) -> Result<T, SdkError<E>>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E>>>,
+{
+    let mut backoff = Duration::from_millis(50);
+    let mut attempt = 1;
+    loop {
+        match send().await {
+            Err(err) if attempt < MAX_ATTEMPTS && not_applied(&err) => {
+                tracing::debug!(attempt, error = %DisplayErrorContext(&err), "retrying a DynamoDB write that was not applied");
+                tokio::time::sleep(backoff).await;
+                backoff *= 4;
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// True when the request certainly did not change the table: DynamoDB throttled it, or no
+/// connection was ever established.
+fn not_applied<E: ProvideErrorMetadata>(err: &SdkError<E>) -> bool {
+    match err {
+        SdkError::ServiceError(ctx) => {
+            matches!(
+                ctx.err().code(),
+                Some("ThrottlingException" | "ProvisionedThroughputExceededException" | "RequestLimitExceeded")
+            )
+        }
+        SdkError::DispatchFailure(failure) => {
+            // A connect timeout (no read timeout is configured), or a refused connection.
+            failure.is_timeout() || failure.as_connector_error().is_some_and(|e| refused_in_chain(e))
+        }
+        _ => false,
+    }
+}
+
+/// True when a "connection refused" I/O error is among `err` and its sources.
+fn refused_in_chain(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(err) = next {
+        if err.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused) {
+            return true;
+        }
+        next = err.source();
+    }
+    false
+}
+
+/// Any failure other than a failed condition: the store is unavailable for this request.
+fn unavailable<E>(operation: &str, err: SdkError<E>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let why = match &err {
+        SdkError::ServiceError(ctx) => {
+            format!("{}: {}", ctx.err().code().unwrap_or("unknown error"), ctx.err().message().unwrap_or("no message"))
+        }
+        SdkError::TimeoutError(_) => "timed out".to_owned(),
+        SdkError::DispatchFailure(failure) if failure.is_timeout() => "connection timed out".to_owned(),
+        other => DisplayErrorContext(other).to_string(),
+    };
+    tracing::warn!(operation, error = %why, "DynamoDB request failed");
+    StoreError::Unavailable(format!("DynamoDB {operation} failed: {why}"))
+}
+
+/// Renders an error with its whole source chain (the SDK's own `Display` says little).
+struct DisplayErrorContext<'a, E>(&'a E);
+
+impl<E: std::error::Error + 'static> std::fmt::Display for DisplayErrorContext<'_, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut next = self.0.source();
+        while let Some(err) = next {
+            write!(f, ": {err}")?;
+            next = err.source();
+        }
+        Ok(())
+    }
+}
+
+fn number(n: u64) -> AttributeValue {
+    AttributeValue::N(n.to_string())
+}
+
+fn encode(user: &User) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (USER_ID.to_owned(), AttributeValue::S(user.id.as_str().to_owned())),
+        (TOKEN_LIMIT.to_owned(), number(user.token_limit.get())),
+        (TOKEN_USAGE.to_owned(), number(user.token_usage)),
+        (TOTAL_COST.to_owned(), number(user.total_cost.nanos())),
+        (LAST_UPDATED.to_owned(), AttributeValue::S(user.last_updated.to_string())),
+    ])
+}
+
+fn decode_returned(item: Option<&HashMap<String, AttributeValue>>) -> Result<User, StoreError> {
+    decode(item.ok_or_else(|| StoreError::Unavailable("DynamoDB returned no attributes for an update".into()))?)
+}
+
+fn decode(item: &HashMap<String, AttributeValue>) -> Result<User, StoreError> {
+    let raw_id = item.get(USER_ID).and_then(|v| v.as_s().ok()).map(String::as_str).unwrap_or("?");
+    let corrupt = |why: String| StoreError::Unavailable(format!("corrupt DynamoDB item for user '{raw_id}': {why}"));
+    let id = UserId::parse(USER_ID, raw_id).map_err(|e| corrupt(e.to_string()))?;
+    let n = |name: &str| -> Result<&str, StoreError> {
+        item.get(name)
+            .and_then(|v| v.as_n().ok())
+            .map(String::as_str)
+            .ok_or_else(|| corrupt(format!("`{name}` is missing or not a number")))
+    };
+    let whole = |name: &str| -> Result<u64, StoreError> {
+        n(name)?.parse::<u64>().map_err(|e| corrupt(format!("`{name}` is not a whole number that fits 64 bits: {e}")))
+    };
+    let token_limit = TokenLimit::new(TOKEN_LIMIT, whole(TOKEN_LIMIT)?).map_err(|e| corrupt(e.to_string()))?;
+    let token_usage = whole(TOKEN_USAGE)?;
+    // Costs only grow and are clamped at the largest amount, as the embedded store does.
+    let cost = n(TOTAL_COST)?;
+    let total_cost = match cost.parse::<u64>() {
+        Ok(nanos) => Money::from_nanos(nanos),
+        Err(_) if !cost.is_empty() && cost.bytes().all(|b| b.is_ascii_digit()) => Money::from_nanos(u64::MAX),
+        Err(e) => return Err(corrupt(format!("`{TOTAL_COST}` is not a whole number of nano-dollars: {e}"))),
+    };
+    let last_updated = item
+        .get(LAST_UPDATED)
+        .and_then(|v| v.as_s().ok())
+        .ok_or_else(|| corrupt(format!("`{LAST_UPDATED}` is missing or not a string")))?
+        .parse::<Timestamp>()
+        .map_err(|e| corrupt(e.to_string()))?;
+    Ok(User { id, token_limit, token_usage, total_cost, last_updated })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_round_trip() {
+        let mut user = User::new(
+            UserId::parse("userId", "a@b.c").unwrap(),
+            TokenLimit::new("tokenLimit", 1000).unwrap(),
+            Timestamp::from_millis(1_768_825_097_123),
+        );
+        user.token_usage = 42;
+        user.total_cost = Money::from_nanos(486_000);
+        let item = encode(&user);
+        assert_eq!(item[TOTAL_COST], AttributeValue::N("486000".into()));
+        assert_eq!(item[LAST_UPDATED], AttributeValue::S("2026-01-19T12:18:17.123Z".into()));
+        assert_eq!(decode(&item).unwrap(), user);
+    }
+
+    #[test]
+    fn corrupt_items_are_reported_not_guessed() {
+        let user = User::new(
+            UserId::parse("userId", "u").unwrap(),
+            TokenLimit::new("tokenLimit", 1).unwrap(),
+            Timestamp::from_millis(0),
+        );
+        let mut item = encode(&user);
+        item.insert(TOKEN_LIMIT.into(), AttributeValue::N("0".into()));
+        assert!(matches!(decode(&item), Err(StoreError::Unavailable(why)) if why.contains("tokenLimit")));
+        let mut item = encode(&user);
+        item.insert(TOTAL_COST.into(), AttributeValue::N("99999999999999999999999".into()));
+        assert_eq!(decode(&item).unwrap().total_cost, Money::from_nanos(u64::MAX));
+    }
+}
