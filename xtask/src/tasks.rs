@@ -72,16 +72,27 @@ pub fn test() -> anyhow::Result<()> {
             cmd.env("DOCKER_HOST", host);
         }
     };
-    step("unit and integration tests (spec drift included)");
+    step("unit and integration tests (spec drift and the store conformance suite included)");
     let mut all = cargo();
     all.args(["test", "--workspace", "--no-fail-fast"]);
     with_containers(&mut all);
     let all = run(&mut all);
 
+    step("the HTTP integration tests again, on the DynamoDB store");
+    let mut on_dynamodb = cargo();
+    on_dynamodb
+        .args(["test", "-p", "tokenmeter-api", "--test", "it", "--"])
+        // Store-level suites and the spec check do not depend on the app's store: run once.
+        .args(["--skip", "store_conformance::", "--skip", "dynamodb::", "--skip", "openapi::"])
+        .env("TOKENMETER_TEST_STORE", "dynamodb");
+    with_containers(&mut on_dynamodb);
+    let on_dynamodb = run(&mut on_dynamodb);
+
     if docker_host.is_some() {
         containers::remove_test_containers()?;
     }
     all?;
+    on_dynamodb?;
 
     step("the generated client compiles for the browser");
     run(cargo().args(["check", "-p", "tokenmeter-client", "--target", "wasm32-unknown-unknown"]))?;

