@@ -27,7 +27,7 @@ use async_trait::async_trait;
 use aws_config::{BehaviorVersion, ConfigLoader, retry::RetryConfig, timeout::TimeoutConfig};
 use aws_sdk_dynamodb::{
     Client,
-    error::{ProvideErrorMetadata, SdkError},
+    error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
     types::{
         AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue, ScalarAttributeType,
         TableStatus,
@@ -395,30 +395,18 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     let why = match &err {
-        SdkError::ServiceError(ctx) => {
-            format!("{}: {}", ctx.err().code().unwrap_or("unknown error"), ctx.err().message().unwrap_or("no message"))
-        }
+        SdkError::ServiceError(ctx) => format!(
+            "{}: {} (HTTP {})",
+            ctx.err().code().unwrap_or("unknown error"),
+            ctx.err().message().unwrap_or("no message"),
+            ctx.raw().status().as_u16()
+        ),
         SdkError::TimeoutError(_) => "timed out".to_owned(),
         SdkError::DispatchFailure(failure) if failure.is_timeout() => "connection timed out".to_owned(),
         other => DisplayErrorContext(other).to_string(),
     };
     tracing::warn!(operation, error = %why, "DynamoDB request failed");
     StoreError::Unavailable(format!("DynamoDB {operation} failed: {why}"))
-}
-
-/// Renders an error with its whole source chain (the SDK's own `Display` says little).
-struct DisplayErrorContext<'a, E>(&'a E);
-
-impl<E: std::error::Error + 'static> std::fmt::Display for DisplayErrorContext<'_, E> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut next = self.0.source();
-        while let Some(err) = next {
-            write!(f, ": {err}")?;
-            next = err.source();
-        }
-        Ok(())
-    }
 }
 
 fn number(n: u64) -> AttributeValue {
