@@ -168,7 +168,8 @@ impl From<domain::Error> for ApiError {
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "store_unavailable",
-                    "The usage store is unavailable right now; nothing was changed. Try again shortly.",
+                    "The usage store is unavailable right now. A change sent now may or may not have been \
+                     applied (a store that times out can still apply it later): read the user before retrying.",
                 )
             }
         }
@@ -193,7 +194,10 @@ const ERROR_STATUSES: &[(u16, &str)] = &[
     (409, "A user with that ID already exists."),
     (413, "The request body is too large."),
     (500, "An unexpected error; nothing was changed."),
-    (503, "The usage store is unavailable; nothing was changed."),
+    (
+        503,
+        "The usage store is unavailable; a change may or may not have been applied (a timed-out store can apply it later).",
+    ),
 ];
 
 impl ApiResponse for ApiError {
