@@ -33,11 +33,11 @@ const TEST_LABEL: &str = "tokenmeter.test=dynamodb-local";
 const JRE_MODULES: &str = "java.base,java.logging,java.naming,java.sql,java.xml,java.management,java.desktop,\
                            jdk.unsupported,java.net.http,jdk.crypto.ec,java.scripting,jdk.zipfs";
 
-/// Installs podman if needed, serves its Docker API, builds the DynamoDB Local image if
+/// Installs the missing tools, serves podman's Docker API, builds the DynamoDB Local image if
 /// missing, and removes test containers left by an earlier run. Returns the `DOCKER_HOST`.
 pub fn prepare() -> anyhow::Result<String> {
     step("DynamoDB Local under podman");
-    ensure_podman()?;
+    ensure_tools()?;
     let socket = ensure_service()?;
     ensure_image()?;
     remove_test_containers()?;
@@ -55,18 +55,30 @@ fn podman() -> Command {
     cmd
 }
 
-fn ensure_podman() -> anyhow::Result<()> {
-    let present =
-        |tool: &str| Command::new(tool).arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success());
-    if present("podman") && present("runc") {
-        eprintln!("podman and runc: installed");
+/// The tools this needs and the Debian packages that provide them.
+const TOOLS: &[(&str, &str)] =
+    &[("podman", "podman"), ("runc", "runc"), ("jlink", "openjdk-17-jdk-headless"), ("npm", "npm")];
+
+/// Installs the missing [`TOOLS`] with apt (as root), or names the command that does.
+fn ensure_tools() -> anyhow::Result<()> {
+    let present = |tool: &str| {
+        Command::new(tool)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let missing: Vec<&str> = TOOLS.iter().filter(|(tool, _)| !present(tool)).map(|(_, package)| *package).collect();
+    if missing.is_empty() {
+        eprintln!("podman, runc, jlink, npm: installed");
         return Ok(());
     }
     if !Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n")) {
-        bail!("podman and runc are needed: run `sudo apt-get update && sudo apt-get install -y podman runc`");
+        bail!("missing tools: run `sudo apt-get update && sudo apt-get install -y {}`", missing.join(" "));
     }
     run(Command::new("apt-get").arg("update").env("DEBIAN_FRONTEND", "noninteractive"))?;
-    run(Command::new("apt-get").args(["install", "-y", "podman", "runc"]).env("DEBIAN_FRONTEND", "noninteractive"))
+    run(Command::new("apt-get").args(["install", "-y"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
 /// Starts `podman system service` in the background unless its socket already answers.
