@@ -48,6 +48,9 @@ pub struct Config {
     /// Seconds after which the hold of a call that never finished (a crashed process) is released.
     #[arg(long, env = "TOKENMETER_HOLD_TTL_SECS", default_value_t = 900)]
     pub hold_ttl_secs: u64,
+    /// The DynamoDB table of the `dynamodb` store; created (on-demand capacity) when missing.
+    #[arg(long, env = "TOKENMETER_TABLE", default_value = "tokenmeter")]
+    pub table: String,
 
     /// Log format: `pretty` for people, `json` for log pipelines.
     #[arg(long, env = "TOKENMETER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
@@ -58,6 +61,10 @@ pub struct Config {
 pub enum StoreKind {
     /// An embedded redb database under `TOKENMETER_DATA_DIR`.
     Embedded,
+    /// A DynamoDB table (`TOKENMETER_TABLE`), reached through the standard AWS chain
+    /// (`AWS_REGION`, credentials, `AWS_ENDPOINT_URL_DYNAMODB`).
+    #[value(name = "dynamodb")]
+    DynamoDb,
 }
 
 /// Claude Sonnet 4.5 through its US cross-region inference profile.

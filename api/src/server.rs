@@ -17,7 +17,7 @@ use crate::{
     },
     http,
     model::{BedrockProvider, BedrockSettings, EchoProvider},
-    store::EmbeddedStore,
+    store::{DynamoDbStore, EmbeddedStore, sdk_config_loader},
 };
 
 /// How often holds left by crashed processes are looked for.
@@ -69,6 +69,15 @@ async fn tracker_and_store(config: &Config) -> anyhow::Result<(Tracker, Arc<dyn 
             let path = config.embedded_db_path();
             let store = Arc::new(EmbeddedStore::open(&path).with_context(|| format!("opening {}", path.display()))?);
             tracing::info!(path = %path.display(), "embedded store opened");
+            (store.clone(), store)
+        }
+        StoreKind::DynamoDb => {
+            let sdk = sdk_config_loader().load().await;
+            let store = DynamoDbStore::open(aws_sdk_dynamodb::Config::from(&sdk), &config.table)
+                .await
+                .with_context(|| format!("opening the DynamoDB table '{}'", config.table))?;
+            tracing::info!(table = %config.table, "DynamoDB store opened");
+            let store = Arc::new(store);
             (store.clone(), store)
         }
     };

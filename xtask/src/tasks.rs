@@ -5,6 +5,8 @@ use std::{
 
 use anyhow::{Context, bail};
 
+mod containers;
+
 /// The workspace root, whatever directory `cargo xtask` was started from.
 fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
@@ -54,12 +56,43 @@ pub fn dev(listen: &str) -> anyhow::Result<()> {
 pub fn test() -> anyhow::Result<()> {
     step("installing what the tests need");
     ensure_rust_target("wasm32-unknown-unknown")?;
+    let docker_host = match std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
+        Ok(endpoint) if !endpoint.is_empty() => {
+            eprintln!("DynamoDB: using AWS_ENDPOINT_URL_DYNAMODB={endpoint}, starting no container");
+            None
+        }
+        _ => Some(containers::prepare()?),
+    };
 
     step("formatting");
     run(cargo().args(["fmt", "--all", "--check"]))?;
 
-    step("unit and integration tests (spec drift included)");
-    run(cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
+    let with_containers = |cmd: &mut Command| {
+        if let Some(host) = &docker_host {
+            cmd.env("DOCKER_HOST", host);
+        }
+    };
+    step("unit and integration tests (spec drift and the store conformance suite included)");
+    let mut all = cargo();
+    all.args(["test", "--workspace", "--no-fail-fast"]);
+    with_containers(&mut all);
+    let all = run(&mut all);
+
+    step("the HTTP integration tests again, on the DynamoDB store");
+    let mut on_dynamodb = cargo();
+    on_dynamodb
+        .args(["test", "-p", "tokenmeter-api", "--test", "it", "--"])
+        // Store-level suites and the spec check do not depend on the app's store: run once.
+        .args(["--skip", "store_conformance::", "--skip", "dynamodb::", "--skip", "openapi::"])
+        .env("TOKENMETER_TEST_STORE", "dynamodb");
+    with_containers(&mut on_dynamodb);
+    let on_dynamodb = run(&mut on_dynamodb);
+
+    if docker_host.is_some() {
+        containers::remove_test_containers()?;
+    }
+    all?;
+    on_dynamodb?;
 
     step("the generated client compiles for the browser");
     run(cargo().args(["check", "-p", "tokenmeter-client", "--target", "wasm32-unknown-unknown"]))?;

@@ -28,7 +28,7 @@ pub use model::{ModelError, ModelEvent, ModelProvider, ModelReply, ModelRequest,
 pub use money::Money;
 pub use pricing::{Cost, ModelPricing, PricingTable, TokenUsage};
 pub use store::{KeyStore, UserStore};
-pub use time::Timestamp;
+pub use time::{InvalidTimestamp, Timestamp};
 pub use tracker::Tracker;
 pub use user::User;
 pub use values::{MAX_TOKENS, TokenCount, TokenLimit, UserId, ValidationError};

@@ -262,7 +262,8 @@ impl From<domain::Error> for ApiError {
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "store_unavailable",
-                    "The usage store is unavailable right now; nothing was changed. Try again shortly.",
+                    "The usage store is unavailable right now. A change sent now may or may not have been \
+                     applied (a store that times out can still apply it later): read the user before retrying.",
                 )
             }
         }
@@ -302,7 +303,11 @@ const ERROR_STATUSES: &[(u16, &str)] = &[
     (429, "Not enough tokens remain (`token_limit_exceeded`), or the model provider is throttling."),
     (500, "An unexpected error; nothing was changed."),
     (502, "The model failed, or may not be used here (`model_access_denied`, `model_not_found`)."),
-    (503, "The usage store or the model is unavailable (`store_unavailable`, `model_unavailable`)."),
+    (
+        503,
+        "The usage store or the model is unavailable (`store_unavailable`, `model_unavailable`); a store change \
+         may or may not have been applied (a timed-out store can apply it later).",
+    ),
     (504, "The model did not answer in time (`model_timeout`)."),
 ];
 

@@ -2,7 +2,7 @@
 
 use tokenmeter_client::types::{CreateUserRequest, RecordUsageRequest, UpdateLimitRequest};
 
-use crate::helpers::{error_of, spawn_app};
+use crate::helpers::{TestStore, error_of, spawn_app};
 
 fn parse_time(s: &str) -> time::OffsetDateTime {
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).expect("ISO-8601")
@@ -117,7 +117,7 @@ async fn health_names_the_store_and_every_response_has_a_request_id() {
     let response = app.anonymous().health().await.unwrap();
     let request_id = response.headers().get("x-request-id").expect("x-request-id").to_str().unwrap().to_owned();
     assert!(!request_id.is_empty());
-    assert_eq!(response.into_inner().store, "embedded");
+    assert_eq!(response.into_inner().store, TestStore::from_env().kind());
 
     let failed = app
         .http

@@ -2,7 +2,10 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use tempfile::TempDir;
 use tokenmeter_api::{
-    domain::{Invocations, InvokeSettings, Keys, ModelProvider, Services, StartupAdminKey, Tracker, UserId, UserStore},
+    domain::{
+        Invocations, InvokeSettings, KeyStore, Keys, ModelProvider, Services, StartupAdminKey, Tracker, UserId,
+        UserStore,
+    },
     http,
     model::EchoProvider,
     server,
@@ -12,6 +15,34 @@ use tokenmeter_client::{Client, types};
 
 /// The start-up admin key every test app is given.
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
+
+use crate::dynamodb_local;
+
+/// The store the HTTP tests run on: `TOKENMETER_TEST_STORE` = `embedded` (default) or
+/// `dynamodb` (`cargo xtask test` runs this binary once with each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestStore {
+    Embedded,
+    DynamoDb,
+}
+
+impl TestStore {
+    pub fn from_env() -> Self {
+        match std::env::var("TOKENMETER_TEST_STORE").as_deref() {
+            Err(_) | Ok("" | "embedded") => Self::Embedded,
+            Ok("dynamodb") => Self::DynamoDb,
+            Ok(other) => panic!("TOKENMETER_TEST_STORE must be `embedded` or `dynamodb`, not `{other}`"),
+        }
+    }
+
+    /// The name `/health` reports for this store.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::Embedded => "embedded",
+            Self::DynamoDb => "dynamodb",
+        }
+    }
+}
 
 /// A running service on its own port and its own store, and clients for it.
 pub struct TestApp {
@@ -23,7 +54,7 @@ pub struct TestApp {
     /// The store behind the service, for checks no API exposes (holds).
     pub store: Arc<dyn UserStore>,
     pub invocations: Invocations,
-    _data: TempDir,
+    _data: Option<TempDir>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -55,9 +86,28 @@ pub async fn spawn_app_with_cors(cors_origins: &[&str]) -> TestApp {
     spawn_app_with(AppOptions { cors_origins, ..AppOptions::default() }).await
 }
 
+/// The service on a fresh store of the kind `TOKENMETER_TEST_STORE` selects.
 pub async fn spawn_app_with(options: AppOptions) -> TestApp {
-    let data = tempfile::tempdir().expect("temp dir");
-    let store = Arc::new(EmbeddedStore::open(&data.path().join("tokenmeter.redb")).expect("open store"));
+    match TestStore::from_env() {
+        TestStore::Embedded => {
+            let data = tempfile::tempdir().expect("temp dir");
+            let store = Arc::new(EmbeddedStore::open(&data.path().join("tokenmeter.redb")).expect("open store"));
+            spawn_app_on(store.clone(), store, Some(data), options).await
+        }
+        TestStore::DynamoDb => {
+            let store = Arc::new(dynamodb_local::fresh_store().await);
+            spawn_app_on(store.clone(), store, None, options).await
+        }
+    }
+}
+
+/// The service on the given stores; `data` is kept alive as long as the app.
+pub async fn spawn_app_on(
+    store: Arc<dyn UserStore>,
+    keys: Arc<dyn KeyStore>,
+    data: Option<TempDir>,
+    options: AppOptions,
+) -> TestApp {
     let admin = StartupAdminKey::new(ADMIN_KEY).expect("admin key");
     let settings = InvokeSettings {
         default_model: tokenmeter_api::config::DEFAULT_MODEL_ID.into(),
@@ -65,7 +115,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         hold_ttl: Duration::from_secs(900),
     };
     let invocations = Invocations::new(store.clone(), options.provider, settings);
-    let tracker = Tracker::new(store.clone(), Keys::new(store.clone(), Some(admin)));
+    let tracker = Tracker::new(store.clone(), Keys::new(keys, Some(admin)));
     let services = Services { tracker, invocations: invocations.clone() };
     let app = http::endpoint(services, &options.cors_origins);
     let (acceptor, addr) = server::bind("127.0.0.1:0".parse().unwrap()).await.expect("bind");

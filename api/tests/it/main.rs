@@ -1,11 +1,16 @@
 //! The service's integration tests: one binary, so the app links once.
 //!
-//! Each test starts the real server on port 0 with its own embedded store and drives it
-//! through the generated client (or raw HTTP where the point is a malformed request).
+//! Each HTTP test starts the real server on port 0 with its own store and drives it through
+//! the generated client (or raw HTTP where the point is a malformed request). The store is
+//! the embedded one, or DynamoDB Local with `TOKENMETER_TEST_STORE=dynamodb` (a fresh table
+//! per test). `store_conformance` runs one suite against every store; `dynamodb` covers what
+//! only DynamoDB has (table creation, Scan pages, outages).
 
 mod auth;
 mod concurrency;
 mod contract;
+mod dynamodb;
+mod dynamodb_local;
 mod errors;
 mod fake_bedrock;
 mod helpers;
@@ -13,3 +18,4 @@ mod invoke;
 
 mod openapi;
 mod restart;
+mod store_conformance;

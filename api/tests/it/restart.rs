@@ -1,5 +1,6 @@
 //! Durability as a user sees it: the real binary, killed without warning, keeps every
-//! acknowledged user and count when started again on the same data directory.
+//! acknowledged user and count when started again on the same data directory (embedded) or
+//! the same table (DynamoDB, which the binary creates on its first start).
 
 use std::{
     io::{BufRead, BufReader},
@@ -7,6 +8,8 @@ use std::{
 };
 
 use tokenmeter_client::{Client, types};
+
+use crate::{dynamodb_local, helpers::TestStore};
 
 struct Service {
     child: Child,
@@ -22,11 +25,13 @@ impl Drop for Service {
     }
 }
 
-/// Starts `tokenmeter` on port 0 (with no admin key configured) and reads what it announces.
-fn start(data_dir: &std::path::Path) -> Service {
+/// Starts `tokenmeter` on port 0 with `store_env` (and no admin key configured) and reads
+/// what it announces.
+fn start(store_env: &[(&str, String)]) -> Service {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tokenmeter"))
         .env("TOKENMETER_LISTEN", "127.0.0.1:0")
-        .env("TOKENMETER_DATA_DIR", data_dir)
+        .envs(store_env.iter().map(|(k, v)| (k, v)))
+        .env("TOKENMETER_MODEL_PROVIDER", "echo")
         .env("TOKENMETER_LOG_FORMAT", "json")
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
@@ -55,8 +60,20 @@ fn start(data_dir: &std::path::Path) -> Service {
 #[tokio::test]
 async fn a_killed_service_restarts_with_every_acknowledged_write_and_key() {
     let data = tempfile::tempdir().unwrap();
+    let store_env = match TestStore::from_env() {
+        TestStore::Embedded => vec![("TOKENMETER_DATA_DIR", data.path().display().to_string())],
+        // Dummy credentials and a fixed region for the child only, never for this process.
+        TestStore::DynamoDb => vec![
+            ("TOKENMETER_STORE", "dynamodb".to_owned()),
+            ("TOKENMETER_TABLE", dynamodb_local::unique_table()),
+            ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_local::shared_endpoint().await),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+        ],
+    };
     let (admin_key, user_key) = {
-        let service = start(data.path());
+        let service = start(&store_env);
         let admin_key = service.printed_admin_key.clone().expect("a first start prints a generated admin key");
         let client = Client::with_api_key(&service.url, &admin_key).unwrap();
         let mut user_key = None;
@@ -73,7 +90,7 @@ async fn a_killed_service_restarts_with_every_acknowledged_write_and_key() {
         (admin_key, user_key.unwrap())
     }; // SIGKILL: no graceful shutdown, no flush.
 
-    let service = start(data.path());
+    let service = start(&store_env);
     assert_eq!(service.printed_admin_key, None, "the admin key is printed once, on the first start only");
     let own = Client::with_api_key(&service.url, &user_key).unwrap().get_user("keep-1").await.unwrap();
     assert_eq!(own.into_inner().token_usage, 100, "user keys survive restarts");
