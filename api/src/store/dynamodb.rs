@@ -24,7 +24,7 @@
 use std::{collections::HashMap, time::Duration};
 
 use async_trait::async_trait;
-use aws_config::{BehaviorVersion, ConfigLoader, retry::RetryConfig, timeout::TimeoutConfig};
+use aws_config::{ConfigLoader, retry::RetryConfig, timeout::TimeoutConfig};
 use aws_sdk_dynamodb::{
     Client,
     error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
@@ -33,7 +33,6 @@ use aws_sdk_dynamodb::{
         TableStatus,
     },
 };
-use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 
 use crate::domain::{
     ApiKey, Hold, HoldId, KeyId, KeyStore, Money, Role, StoreError, Timestamp, TokenCount, TokenLimit, User, UserId,
@@ -94,14 +93,13 @@ pub struct DynamoDbStore {
     table: String,
 }
 
-/// An AWS config loader with the store's HTTP client (rustls on ring), timeouts and retries,
-/// reading everything else from the standard chain (`AWS_REGION`, credentials, profiles,
-/// `AWS_ENDPOINT_URL_DYNAMODB`, …). Tests add a fixed region, credentials and endpoint.
+/// The service's AWS config loader ([`crate::aws::sdk_config_loader`]) with the store's
+/// timeouts and retries, reading everything else from the standard chain (`AWS_REGION`,
+/// credentials, profiles, `AWS_ENDPOINT_URL_DYNAMODB`, …). Tests add a fixed region,
+/// credentials and endpoint.
+
 pub fn sdk_config_loader() -> ConfigLoader {
-    let http_client =
-        aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
-    aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http_client)
+    crate::aws::sdk_config_loader()
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(CONNECT_TIMEOUT)
