@@ -28,6 +28,10 @@ pub struct Config {
     #[arg(long, env = "TOKENMETER_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
 
+    /// Directory of the built web app (`cargo xtask build` writes it), served at `/`.
+    #[arg(long, env = "TOKENMETER_WEB_DIR", default_value = "webapp/dist")]
+    pub web_dir: PathBuf,
+
     /// Log format: `pretty` for people, `json` for log pipelines.
     #[arg(long, env = "TOKENMETER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,

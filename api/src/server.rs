@@ -37,7 +37,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if config.admin_key.is_none() && !on_lambda {
         ensure_admin_key(tracker.keys()).await?;
     }
-    let app = http::endpoint(tracker, &config.cors_origins);
+    let app = http::endpoint(tracker, &config.cors_origins, http::WebApp::new(&config.web_dir));
     if on_lambda {
         tracing::info!("running on AWS Lambda");
         return poem_lambda::run(app).await.map_err(|e| anyhow::anyhow!("lambda runtime: {e}"));

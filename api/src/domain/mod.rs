@@ -8,6 +8,7 @@
 mod access;
 mod error;
 mod keys;
+pub mod live;
 mod money;
 mod pricing;
 mod store;

@@ -1,4 +1,4 @@
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, path::Path, sync::Arc};
 
 use tempfile::TempDir;
 use tokenmeter_api::{
@@ -18,6 +18,8 @@ pub struct TestApp {
     pub client: Client,
     /// Raw HTTP, for requests the generated client would refuse to build.
     pub http: reqwest::Client,
+    /// The store, for a second instance sharing it (see [`TestApp::second_instance`]).
+    pub store: Arc<EmbeddedStore>,
     _data: TempDir,
     server: tokio::task::JoinHandle<()>,
 }
@@ -33,21 +35,40 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with_cors(cors_origins: &[&str]) -> TestApp {
+    let origins: Vec<String> = cors_origins.iter().map(|o| o.to_string()).collect();
     let data = tempfile::tempdir().expect("temp dir");
     let store = Arc::new(EmbeddedStore::open(&data.path().join("tokenmeter.redb")).expect("open store"));
+    let web = data.path().join("no-web-app");
+    start(store, &origins, &web, data).await
+}
+
+/// A service that serves the web app from `web_dir`.
+pub async fn spawn_app_with_web(web_dir: &Path) -> TestApp {
+    let data = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(EmbeddedStore::open(&data.path().join("tokenmeter.redb")).expect("open store"));
+    start(store, &[], web_dir, data).await
+}
+
+async fn start(store: Arc<EmbeddedStore>, origins: &[String], web_dir: &Path, data: TempDir) -> TestApp {
     let admin = StartupAdminKey::new(ADMIN_KEY).expect("admin key");
-    let tracker = Tracker::new(store.clone(), Keys::new(store, Some(admin)));
-    let origins: Vec<String> = cors_origins.iter().map(|o| o.to_string()).collect();
-    let app = http::endpoint(tracker, &origins);
+    let tracker = Tracker::new(store.clone(), Keys::new(store.clone(), Some(admin)));
+    let app = http::endpoint(tracker, origins, http::WebApp::new(web_dir));
     let (acceptor, addr) = server::bind("127.0.0.1:0".parse().unwrap()).await.expect("bind");
     let server = tokio::spawn(async move {
         server::serve(acceptor, app).await.expect("server");
     });
     let client = Client::with_api_key(&format!("http://{addr}"), ADMIN_KEY).unwrap();
-    TestApp { addr, client, http: reqwest::Client::new(), _data: data, server }
+    TestApp { addr, client, http: reqwest::Client::new(), store, _data: data, server }
 }
 
 impl TestApp {
+    /// Another instance of the service on the same store, as behind a load balancer: its
+    /// own process state (live views, caches), the same data.
+    pub async fn second_instance(&self) -> TestApp {
+        let data = tempfile::tempdir().expect("temp dir");
+        start(self.store.clone(), &[], &data.path().join("no-web-app"), data).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
@@ -106,6 +127,26 @@ impl TestApp {
         let text = response.text().await.expect("body");
         let json = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
         (status, json)
+    }
+}
+
+impl TestApp {
+    /// Opens an event stream with `key` (or none): a success answers its status and
+    /// `null` once the stream has started as `text/event-stream`; a failure, status and JSON.
+    pub async fn open_stream_as(&self, key: Option<&str>, path: &str) -> (u16, serde_json::Value) {
+        let mut request = self.http.get(self.url(path));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.expect("send");
+        let status = response.status().as_u16();
+        if response.status().is_success() {
+            let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+            assert!(content_type.starts_with("text/event-stream"), "{path} answered {content_type}");
+            return (status, serde_json::Value::Null);
+        }
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}")))
     }
 }
 

@@ -7,6 +7,8 @@ mod auth;
 mod concurrency;
 mod contract;
 mod errors;
+mod events;
 mod helpers;
 mod openapi;
 mod restart;
+mod web;
