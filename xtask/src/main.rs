@@ -18,7 +18,7 @@ struct Cli {
 enum Command {
     /// Regenerate openapi/openapi.json from the service's code.
     Openapi,
-    /// Run the product locally: the API on the embedded store, with the docs page.
+    /// Run the product locally: the web app and the API on one URL, on the embedded store.
     Dev {
         /// Address to serve on.
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -26,8 +26,13 @@ enum Command {
     },
     /// Run every test, installing what the tests need first.
     Test,
-    /// Build release artifacts: the service binary.
+    /// Build release artifacts: the web app (webapp/dist) and the service binary.
     Build,
+    /// Build only the web app into webapp/dist and report its compressed size.
+    BuildWeb,
+    /// Drive every view in headless Chromium and save screenshots at 1280 and 768 px into
+    /// docs/screenshots/.
+    Screenshots,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -36,5 +41,7 @@ fn main() -> anyhow::Result<()> {
         Command::Dev { listen } => tasks::dev(&listen),
         Command::Test => tasks::test(),
         Command::Build => tasks::build(),
+        Command::BuildWeb => tasks::build_webapp(),
+        Command::Screenshots => tasks::screenshots(),
     }
 }

@@ -4,6 +4,7 @@
 //! through the generated client (or raw HTTP where the point is a malformed request).
 
 mod auth;
+mod browser;
 mod concurrency;
 mod contract;
 mod errors;
