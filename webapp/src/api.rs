@@ -190,15 +190,31 @@ pub fn follow_users(client: Client, state: Signal<Load<Vec<User>>>, link: Signal
     });
 }
 
-/// Reads JSON events from a server-sent-events body until it ends or fails.
+/// How long the first snapshot may take before the stream counts as unavailable (a proxy that
+/// buffers responses, such as API Gateway, never delivers it).
+const FIRST_EVENT_MS: i32 = 3000;
+
+/// Reads JSON events from a server-sent-events body until it ends, fails, or (for the first
+/// event) takes too long.
 async fn read_stream<T: serde::de::DeserializeOwned>(body: tokenmeter_client::ByteStream, mut on_event: impl FnMut(T)) {
+    use futures::future::{Either, select};
     let mut stream = body.into_inner();
     let mut buffer = String::new();
-    while let Some(chunk) = stream.next().await {
-        let Ok(bytes) = chunk else { return };
+    let mut seen_one = false;
+    loop {
+        let chunk = if seen_one {
+            stream.next().await
+        } else {
+            match select(stream.next(), Box::pin(sleep(FIRST_EVENT_MS))).await {
+                Either::Left((chunk, _)) => chunk,
+                Either::Right(_) => return,
+            }
+        };
+        let Some(Ok(bytes)) = chunk else { return };
         buffer.push_str(&String::from_utf8_lossy(&bytes));
         for data in take_events(&mut buffer) {
             if let Ok(value) = serde_json::from_str::<T>(&data) {
+                seen_one = true;
                 on_event(value);
             }
         }

@@ -159,6 +159,20 @@ impl Browser {
         }
     }
 
+    /// Polls until the focused element has this `id` or `data-testid`.
+    async fn wait_focus(&self, name: &str) {
+        let started = Instant::now();
+        let script = "const e = document.activeElement; return e ? (e.id || e.dataset.testid || '') : ''";
+        loop {
+            let focused = self.c.execute(script, vec![]).await.unwrap();
+            if focused == name {
+                return;
+            }
+            assert!(started.elapsed() < PATIENCE, "the focus is on {focused}, expected {name}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     async fn click(&self, css: &str) {
         self.wait_for(css).await.click().await.unwrap_or_else(|e| panic!("clicking {css}: {e}"));
     }
@@ -275,13 +289,21 @@ async fn an_administrator_signs_in_sorts_creates_relimits_and_deletes_users() {
     browser.click("[data-testid=create-user]").await;
     browser.wait_text("[data-testid=create-error]", PATIENCE, |t| t.contains("already exists")).await;
 
-    // Change a limit.
+    // Change a limit. The dialog takes the focus to its field.
     browser.click("[data-testid=limit-alice]").await;
+    browser.wait_focus("new-limit").await;
     browser.fill("#new-limit", "2000").await;
     browser.screenshot("admin-change-limit").await;
     browser.click("[data-testid=save-limit]").await;
     browser.wait_text(&format!("{alice} [data-testid=limit]"), PATIENCE, |t| t == "2,000").await;
     assert_eq!(app.client.get_user("alice").await.unwrap().token_limit, 2000);
+
+    // Keyboard: Escape closes a dialog and gives the focus back to what opened it.
+    browser.click("[data-testid=delete-bob]").await;
+    browser.wait_text("#delete-modal-title", PATIENCE, |t| t.contains("bob")).await;
+    browser.wait_for("#delete-modal").await.send_keys("\u{E00C}").await.unwrap();
+    browser.wait_gone(".modal-backdrop:not([hidden])").await;
+    browser.wait_focus("delete-bob").await;
 
     // Delete, after confirming.
     browser.click("[data-testid=delete-carol]").await;

@@ -13,8 +13,22 @@ pub fn Modal(
     children: Children,
 ) -> View {
     let dialog = create_node_ref();
+    // Where the focus was before opening: it goes back there on closing.
+    let opener = create_signal(None::<web_sys::HtmlElement>);
+    let document = web_sys::window().and_then(|w| w.document());
     create_effect(move || {
-        if open.get() {
+        if !open.get() {
+            if let Some(element) = opener.get_clone_untracked() {
+                let _ = element.focus();
+                opener.set(None);
+            }
+            return;
+        }
+        opener.set(
+            document.as_ref().and_then(|d| d.active_element()).and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()),
+        );
+        // After this render, once the dialog is shown.
+        sycamore::futures::spawn_local(async move {
             if let Some(node) = dialog.try_get() {
                 if let Ok(element) = node.dyn_into::<web_sys::HtmlElement>() {
                     // Focus the first field, else the dialog itself.
@@ -26,7 +40,7 @@ pub fn Modal(
                     let _ = first.unwrap_or(element).focus();
                 }
             }
-        }
+        });
     });
     let title_id = format!("{id}-title");
     let labelled_by = title_id.clone();
