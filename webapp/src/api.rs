@@ -148,22 +148,26 @@ pub fn take_events(buffer: &mut String) -> Vec<String> {
 }
 
 /// Follows one user: the stream of `GET /users/{id}/events`, falling back to polling
-/// `GET /users/{id}` every five seconds while the stream is unavailable (and trying the
-/// stream again after each poll). Stops when the calling scope is disposed.
+/// `GET /users/{id}` every five seconds while the stream is unavailable. Stops when the
+/// calling scope is disposed.
 pub fn follow_user(client: Client, id: String, state: Signal<Load<User>>, link: Signal<Link>) {
     sycamore::futures::spawn_local_scoped(async move {
         loop {
             link.set(Link::Connecting);
-            if let Ok(response) = client.user_events(&id).await {
-                link.set(Link::Live);
-                read_stream(response.into_inner(), |user: User| state.set(Load::Ready(user))).await;
-            }
+            let delivered = match within(OPEN_MS, client.user_events(&id)).await {
+                Some(Ok(response)) => {
+                    read_stream(response.into_inner(), link, |user: User| state.set(Load::Ready(user))).await
+                }
+                _ => false,
+            };
             link.set(Link::Polling);
-            match client.get_user(&id).await {
-                Ok(found) => state.set(Load::Ready(found.into_inner().user)),
-                Err(err) => state.set(Load::Failed(describe(&err))),
+            for _ in 0..polls_before_retry(delivered) {
+                match client.get_user(&id).await {
+                    Ok(found) => state.set(Load::Ready(found.into_inner().user)),
+                    Err(err) => state.set(Load::Failed(describe(&err))),
+                }
+                sleep(POLL_MS).await;
             }
-            sleep(POLL_MS).await;
         }
     });
 }
@@ -173,48 +177,66 @@ pub fn follow_users(client: Client, state: Signal<Load<Vec<User>>>, link: Signal
     sycamore::futures::spawn_local_scoped(async move {
         loop {
             link.set(Link::Connecting);
-            if let Ok(response) = client.users_events().await {
-                link.set(Link::Live);
-                read_stream(response.into_inner(), |list: tokenmeter_client::types::UserList| {
-                    state.set(Load::Ready(list.users))
-                })
-                .await;
-            }
+            let delivered = match within(OPEN_MS, client.users_events()).await {
+                Some(Ok(response)) => {
+                    read_stream(response.into_inner(), link, |list: tokenmeter_client::types::UserList| {
+                        state.set(Load::Ready(list.users))
+                    })
+                    .await
+                }
+                _ => false,
+            };
             link.set(Link::Polling);
-            match client.list_users().await {
-                Ok(list) => state.set(Load::Ready(list.into_inner().users)),
-                Err(err) => state.set(Load::Failed(describe(&err))),
+            for _ in 0..polls_before_retry(delivered) {
+                match client.list_users().await {
+                    Ok(list) => state.set(Load::Ready(list.into_inner().users)),
+                    Err(err) => state.set(Load::Failed(describe(&err))),
+                }
+                sleep(POLL_MS).await;
             }
-            sleep(POLL_MS).await;
         }
     });
 }
 
-/// How long the first snapshot may take before the stream counts as unavailable (a proxy that
-/// buffers responses, such as API Gateway, never delivers it).
-const FIRST_EVENT_MS: i32 = 3000;
+/// How long opening a stream may take (a proxy that buffers responses, such as API Gateway,
+/// answers only when the response is complete: never, for a stream).
+const OPEN_MS: i32 = 3000;
 
-/// Reads JSON events from a server-sent-events body until it ends, fails, or (for the first
-/// event) takes too long.
-async fn read_stream<T: serde::de::DeserializeOwned>(body: tokenmeter_client::ByteStream, mut on_event: impl FnMut(T)) {
+/// After a stream that worked and then ended (a restart, a dropped connection), one poll and
+/// the stream again; after a stream that never worked, poll every 5 s for 30 s first.
+fn polls_before_retry(delivered: bool) -> usize {
+    if delivered { 1 } else { 6 }
+}
+
+/// `future`, or `None` when it takes longer than `ms`.
+async fn within<T>(ms: i32, future: impl std::future::Future<Output = T>) -> Option<T> {
     use futures::future::{Either, select};
+    match select(Box::pin(future), Box::pin(sleep(ms))).await {
+        Either::Left((value, _)) => Some(value),
+        Either::Right(_) => None,
+    }
+}
+
+/// Reads JSON events from a server-sent-events body until it ends or fails; the first must
+/// arrive within [`OPEN_MS`]. Answers whether any arrived. Marks the view live from the first.
+async fn read_stream<T: serde::de::DeserializeOwned>(
+    body: tokenmeter_client::ByteStream,
+    link: Signal<Link>,
+    mut on_event: impl FnMut(T),
+) -> bool {
     let mut stream = body.into_inner();
     let mut buffer = String::new();
-    let mut seen_one = false;
+    let mut delivered = false;
     loop {
-        let chunk = if seen_one {
-            stream.next().await
-        } else {
-            match select(stream.next(), Box::pin(sleep(FIRST_EVENT_MS))).await {
-                Either::Left((chunk, _)) => chunk,
-                Either::Right(_) => return,
-            }
-        };
-        let Some(Ok(bytes)) = chunk else { return };
+        let chunk = if delivered { stream.next().await } else { within(OPEN_MS, stream.next()).await.flatten() };
+        let Some(Ok(bytes)) = chunk else { return delivered };
         buffer.push_str(&String::from_utf8_lossy(&bytes));
         for data in take_events(&mut buffer) {
             if let Ok(value) = serde_json::from_str::<T>(&data) {
-                seen_one = true;
+                if !delivered {
+                    delivered = true;
+                    link.set(Link::Live);
+                }
                 on_event(value);
             }
         }

@@ -69,6 +69,42 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// A reverse proxy in front of `app` that forwards everything but never answers event streams,
+/// as a proxy that buffers whole responses (API Gateway) does. Answers its base URL.
+async fn spawn_buffering_proxy(app: &TestApp) -> String {
+    use poem::{Body, Request, Response};
+    let target = app.url("");
+    let http = reqwest::Client::new();
+    let proxy = poem::endpoint::make(move |req: Request| {
+        let (target, http) = (target.clone(), http.clone());
+        async move {
+            let path = req.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
+            if path.contains("/events") {
+                std::future::pending::<()>().await;
+            }
+            let mut forward = http.request(req.method().clone(), format!("{target}{path}"));
+            for (name, value) in req.headers() {
+                if name != "host" {
+                    forward = forward.header(name, value);
+                }
+            }
+            let body = req.into_body().into_bytes().await?;
+            let answer = forward.body(body).send().await.map_err(poem::error::BadGateway)?;
+            let mut response = Response::builder().status(answer.status());
+            for (name, value) in answer.headers() {
+                response = response.header(name, value);
+            }
+            let bytes = answer.bytes().await.map_err(poem::error::BadGateway)?;
+            Ok::<_, poem::Error>(response.body(Body::from(bytes.to_vec())))
+        }
+    });
+    let (acceptor, addr) = tokenmeter_api::server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    tokio::spawn(async move {
+        let _ = tokenmeter_api::server::serve(acceptor, proxy).await;
+    });
+    format!("http://{addr}")
+}
+
 async fn open_browser(app: &TestApp) -> Browser {
     let port = free_port();
     let chromedriver = std::env::var("TOKENMETER_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
@@ -389,4 +425,27 @@ async fn a_user_watches_their_dashboard_change_live_up_to_the_limit() {
     app.client.delete_user("erin").await.unwrap();
     browser.goto("/dashboard").await;
     browser.wait_text("[data-testid=signin-error]", PATIENCE, |t| t.contains("The API key is not valid")).await;
+}
+
+#[tokio::test]
+async fn where_streams_are_buffered_the_dashboard_polls_every_five_seconds() {
+    let _one = ONE_BROWSER.lock().await;
+    let app = spawn_app_with_web(&built_web_app()).await;
+    let created = app
+        .client
+        .create_user(&CreateUserRequest { user_id: "fay".into(), token_limit: 1000, issue_key: Some(true) })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut browser = open_browser(&app).await;
+    browser.base = spawn_buffering_proxy(&app).await;
+
+    browser.sign_in(&created.api_key.unwrap().api_key).await;
+    browser.wait_text("[data-testid=usage]", PATIENCE, |t| t == "0").await;
+    browser.wait_text("[data-testid=link]", PATIENCE, |t| t == "Refreshing every 5 s").await;
+    let started = Instant::now();
+    app.record("fay", 42).await;
+    browser.wait_text("[data-testid=usage]", PATIENCE, |t| t == "42").await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(6), "a poll every 5 s should have shown it, took {took:?}");
 }
