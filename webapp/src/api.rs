@@ -226,11 +226,13 @@ async fn read_stream<T: serde::de::DeserializeOwned>(
 ) -> bool {
     let mut stream = body.into_inner();
     let mut buffer = String::new();
+    let mut pending = Vec::new();
     let mut delivered = false;
     loop {
         let chunk = if delivered { stream.next().await } else { within(OPEN_MS, stream.next()).await.flatten() };
         let Some(Ok(bytes)) = chunk else { return delivered };
-        buffer.push_str(&String::from_utf8_lossy(&bytes));
+        pending.extend_from_slice(&bytes);
+        append_utf8(&mut buffer, &mut pending);
         for data in take_events(&mut buffer) {
             if let Ok(value) = serde_json::from_str::<T>(&data) {
                 if !delivered {
@@ -243,9 +245,37 @@ async fn read_stream<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// Moves the complete UTF-8 text of `pending` into `buffer`, keeping a character split
+/// across chunks for the next one.
+fn append_utf8(buffer: &mut String, pending: &mut Vec<u8>) {
+    match std::str::from_utf8(pending) {
+        Ok(text) => buffer.push_str(text),
+        Err(err) if err.error_len().is_none() => {
+            let valid = err.valid_up_to();
+            buffer.push_str(&String::from_utf8_lossy(&pending[..valid]));
+            pending.drain(..valid);
+            return;
+        }
+        Err(_) => buffer.push_str(&String::from_utf8_lossy(pending)),
+    }
+    pending.clear();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_character_split_across_chunks_survives() {
+        let text = "data: {\"userId\": \"zoë\"}\n\n".as_bytes();
+        let split = text.iter().position(|&b| b == 0xc3).unwrap() + 1;
+        let (mut buffer, mut pending) = (String::new(), text[..split].to_vec());
+        append_utf8(&mut buffer, &mut pending);
+        assert_eq!(pending.len(), 1);
+        pending.extend_from_slice(&text[split..]);
+        append_utf8(&mut buffer, &mut pending);
+        assert_eq!(take_events(&mut buffer), vec!["{\"userId\": \"zoë\"}".to_owned()]);
+    }
 
     #[test]
     fn events_are_split_at_blank_lines_and_partial_ones_wait() {

@@ -7,14 +7,15 @@
 //!   [`POLL_EVERY`] for exactly what the subscriber follows (one user, or the list).
 //!
 //! A snapshot is sent only when it differs from the last one sent, so a quiet user costs one
-//! store read per poll and no traffic.
+//! store read per poll and no traffic. Each poll also checks that the subscriber's key still
+//! works: revoking it (or deleting its user) ends the stream within one poll.
 
 use std::{sync::Arc, time::Duration};
 
 use futures::{Stream, stream};
 use tokio::sync::broadcast;
 
-use super::{User, UserId, UserStore};
+use super::{Keys, Principal, User, UserId, UserStore};
 
 /// How often a live view reads the store to catch changes made by other instances.
 pub const POLL_EVERY: Duration = Duration::from_millis(400);
@@ -60,25 +61,39 @@ impl Followed {
 
 struct Watch<T> {
     store: Arc<dyn UserStore>,
+    keys: Keys,
+    principal: Principal,
     followed: Followed,
     changes: broadcast::Receiver<UserId>,
     poll: tokio::time::Interval,
     last: Option<T>,
 }
 
+/// Who watches, and with which key.
+pub(super) struct Subscriber {
+    pub keys: Keys,
+    pub principal: Principal,
+}
+
 impl<T> Watch<T> {
-    fn new(store: Arc<dyn UserStore>, changes: &Changes, followed: Followed, first: T) -> Self {
+    fn new(store: Arc<dyn UserStore>, by: Subscriber, changes: &Changes, followed: Followed, first: T) -> Self {
         let mut poll = tokio::time::interval(POLL_EVERY);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        Self { store, followed, changes: changes.subscribe(), poll, last: Some(first) }
+        poll.reset(); // the first snapshot is the current one: the first poll is one period away
+        let Subscriber { keys, principal } = by;
+        Self { store, keys, principal, followed, changes: changes.subscribe(), poll, last: Some(first) }
     }
 
     /// Waits for a reason to look again: a local change to what is followed, or the poll.
-    /// `false` when this instance is shutting down.
+    /// `false` when the stream must end: the subscriber's key no longer works, or this
+    /// instance is shutting down.
     async fn next_reason(&mut self) -> bool {
         loop {
             tokio::select! {
-                _ = self.poll.tick() => return true,
+                _ = self.poll.tick() => {
+                    // A store hiccup is not a revocation: keep going and ask again next poll.
+                    return self.keys.still_valid(&self.principal).await.unwrap_or(true);
+                }
                 changed = self.changes.recv() => match changed {
                     Ok(id) if self.followed.covers(&id) => return true,
                     Ok(_) => continue,
@@ -91,14 +106,15 @@ impl<T> Watch<T> {
 }
 
 /// Snapshots of one user: the current one first, then one per change. Ends when the user is
-/// deleted.
+/// deleted or the subscriber's key stops working.
 pub(super) fn user_snapshots(
     store: Arc<dyn UserStore>,
+    by: Subscriber,
     changes: &Changes,
     first: User,
 ) -> impl Stream<Item = User> + Send + 'static {
     let id = first.id.clone();
-    let watch = Watch::new(store, changes, Followed::One(id.clone()), first);
+    let watch = Watch::new(store, by, changes, Followed::One(id.clone()), first);
     stream::unfold((watch, true), move |(mut watch, first)| {
         let id = id.clone();
         async move {
@@ -128,10 +144,11 @@ pub(super) fn user_snapshots(
 /// Snapshots of the whole user list: the current one first, then one per change.
 pub(super) fn list_snapshots(
     store: Arc<dyn UserStore>,
+    by: Subscriber,
     changes: &Changes,
     first: Vec<User>,
 ) -> impl Stream<Item = Vec<User>> + Send + 'static {
-    let watch = Watch::new(store, changes, Followed::All, first);
+    let watch = Watch::new(store, by, changes, Followed::All, first);
     stream::unfold((watch, true), |(mut watch, first)| async move {
         if first {
             let users = watch.last.clone()?;

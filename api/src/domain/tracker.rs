@@ -5,7 +5,7 @@ use futures::Stream;
 use super::{
     Error, IssuedKey, Keys, Money, Principal, Role, StoreError, Timestamp, TokenCount, TokenLimit, User, UserId,
     UserStore,
-    live::{self, Changes},
+    live::{self, Changes, Subscriber},
 };
 
 /// The token-accounting service: every rule about users, limits and usage lives here, and
@@ -108,19 +108,23 @@ impl Tracker {
 
     /// One user's snapshots as they change: the current one first, then one per change made
     /// through any instance sharing the store (see [`live`]). Ends when the user is deleted.
-    /// Admins, or the user's own key; checked once, when the view opens.
+    /// Admins, or the user's own key; the stream ends once that key stops working.
     pub async fn watch_user(
         &self,
         by: &Principal,
         id: &UserId,
     ) -> Result<impl Stream<Item = User> + Send + 'static, Error> {
         let first = self.user(by, id).await?;
-        Ok(live::user_snapshots(self.store.clone(), &self.changes, first))
+        Ok(live::user_snapshots(self.store.clone(), self.subscriber(by), &self.changes, first))
     }
 
     /// The whole user list, again on every change. Admin only.
     pub async fn watch_users(&self, by: &Principal) -> Result<impl Stream<Item = Vec<User>> + Send + 'static, Error> {
         let first = self.users(by).await?;
-        Ok(live::list_snapshots(self.store.clone(), &self.changes, first))
+        Ok(live::list_snapshots(self.store.clone(), self.subscriber(by), &self.changes, first))
+    }
+
+    fn subscriber(&self, by: &Principal) -> Subscriber {
+        Subscriber { keys: self.keys.clone(), principal: by.clone() }
     }
 }

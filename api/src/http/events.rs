@@ -29,8 +29,8 @@ impl EventsApi {
     /// A `text/event-stream` of the user's snapshot (the `User` object, as `GET /users/{userId}`
     /// answers it): the current one at once, then one after every change (usage recorded,
     /// limit changed), made through any instance, within about half a second. The stream ends
-    /// when the user is deleted. Admins, or the user's own key. Where streaming is not
-    /// available, poll `GET /users/{userId}` instead.
+    /// when the user is deleted or the key is revoked. Admins, or the user's own key. Where
+    /// streaming is not available, poll `GET /users/{userId}` instead.
     #[oai(path = "/users/:userId/events", method = "get", operation_id = "userEvents")]
     async fn user_events(
         &self,
@@ -47,6 +47,7 @@ impl EventsApi {
     /// Admin only. A `text/event-stream` of the whole user list (as `GET /users` answers it):
     /// the current one at once, then one after every change to any user (created, deleted,
     /// usage recorded, limit changed), made through any instance, within about half a second.
+    /// The stream ends when the key is revoked.
     #[oai(path = "/events/users", method = "get", operation_id = "usersEvents")]
     async fn users_events(&self, caller: Caller) -> ApiResult<EventStream<BoxStream<'static, UserList>>> {
         let lists = self.tracker.watch_users(&caller.0).await?;

@@ -110,3 +110,15 @@ async fn streams_refuse_what_the_key_may_not_see_before_they_start() {
     let mut own = Events::new(alice.user_events("alice").await.unwrap().into_inner());
     assert_eq!(own.next::<User>(WITHIN).await.unwrap().user_id, "alice");
 }
+
+#[tokio::test]
+async fn revoking_the_key_ends_its_open_streams() {
+    let app = spawn_app().await;
+    app.create_user("alice", 10).await;
+    let key = app.user_key("alice").await;
+    let mut events = Events::new(app.client_with(&key).user_events("alice").await.unwrap().into_inner());
+    assert_eq!(events.next::<User>(WITHIN).await.unwrap().user_id, "alice");
+    let key_id = key.split('_').nth(1).unwrap();
+    app.second_instance().await.client.revoke_key(key_id).await.unwrap();
+    assert_eq!(events.next::<User>(WITHIN).await, None, "the stream ends within a poll");
+}
