@@ -197,17 +197,20 @@ fn ensure_wasm_bindgen() -> anyhow::Result<PathBuf> {
         .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = \"")))
         .map(|v| v.trim_end_matches('"').to_owned())
         .context("Cargo.lock has no wasm-bindgen package")?;
-    let cargo_bin = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
-        .map(|home| home.join("bin/wasm-bindgen"));
-    for candidate in cargo_bin.into_iter().chain([PathBuf::from("wasm-bindgen")]) {
-        if let Ok(out) = Command::new(&candidate).arg("--version").output() {
-            if String::from_utf8_lossy(&out.stdout).split_whitespace().nth(1) == Some(version.as_str()) {
-                eprintln!("wasm-bindgen {version}: installed");
-                return Ok(candidate);
-            }
-        }
+    let installed = || -> Option<PathBuf> {
+        let cargo_bin = std::env::var_os("CARGO_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+            .map(|home| home.join("bin/wasm-bindgen"));
+        cargo_bin.into_iter().chain([PathBuf::from("wasm-bindgen")]).find(|candidate| {
+            Command::new(candidate).arg("--version").output().is_ok_and(|out| {
+                String::from_utf8_lossy(&out.stdout).split_whitespace().nth(1) == Some(version.as_str())
+            })
+        })
+    };
+    if let Some(found) = installed() {
+        eprintln!("wasm-bindgen {version}: installed");
+        return Ok(found);
     }
     // No --locked: the CLI's own lockfile pins a crate version the registry here lacks.
     run(Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())).args([
@@ -216,7 +219,8 @@ fn ensure_wasm_bindgen() -> anyhow::Result<PathBuf> {
         "--version",
         &version,
     ]))?;
-    Ok(PathBuf::from("wasm-bindgen"))
+    installed()
+        .with_context(|| format!("wasm-bindgen {version} was installed but cannot be found; is ~/.cargo/bin on PATH?"))
 }
 
 /// The browser tests need Chromium and its WebDriver server; installs them with apt when
