@@ -112,10 +112,13 @@ fn navigate_later(to: &'static str) {
 fn Frame(page: Page) -> View {
     let session = use_context::<Session>();
     let Some(auth) = session.get() else { return view! {} };
-    let current = create_signal(page.clone());
+    // The frame is rebuilt on every navigation, so which link is current is fixed here.
+    let on_users = matches!(page, Page::Users | Page::UserDetail { .. });
+    let on_dashboard = page == Page::Dashboard;
+    let on_snippets = matches!(page, Page::Snippets { .. });
     let links = if auth.is_admin() {
         view! {
-            NavLink(href="/admin/users", label="Users", active=move || matches!(current.get_clone(), Page::Users | Page::UserDetail { .. }))
+            NavLink(href="/admin/users", label="Users", active=on_users)
         }
     } else {
         let snippets = match &auth.who {
@@ -123,8 +126,8 @@ fn Frame(page: Page) -> View {
             api::Who::Admin => String::new(),
         };
         view! {
-            NavLink(href="/dashboard", label="Dashboard", active=move || current.get_clone() == Page::Dashboard)
-            NavLink(href=snippets, label="API snippets", active=move || matches!(current.get_clone(), Page::Snippets { .. }))
+            NavLink(href="/dashboard", label="Dashboard", active=on_dashboard)
+            NavLink(href=snippets, label="API snippets", active=on_snippets)
         }
     };
     let dot = if auth.is_admin() { "chip chip-primary chip-dot" } else { "chip chip-success chip-dot" };
@@ -138,13 +141,8 @@ fn Frame(page: Page) -> View {
             api::Who::User(id) => view! { pages::Dashboard(id=id.clone()) },
             api::Who::Admin => view! { pages::Users {} },
         },
-        Page::Users => {
-            if auth.is_admin() {
-                view! { pages::Users {} }
-            } else {
-                view! { pages::NotAllowed {} }
-            }
-        }
+        Page::Users | Page::UserDetail { .. } if !auth.is_admin() => view! { pages::NotAllowed {} },
+        Page::Users => view! { pages::Users {} },
         Page::UserDetail { id } => view! { pages::UserDetail(id=id) },
         Page::Snippets { id } => view! { pages::Snippets(id=id) },
         _ => view! {},

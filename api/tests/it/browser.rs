@@ -418,8 +418,10 @@ async fn a_user_watches_their_dashboard_change_live_up_to_the_limit() {
     browser.c.refresh().await.unwrap();
     browser.wait_text("[data-testid=usage]", PATIENCE, |t| t == "1,000").await;
     // A user key cannot open admin pages, and the API's refusal is not hidden.
-    browser.goto("/admin/users").await;
-    browser.wait_text(".alert", PATIENCE, |t| t.contains("for administrators")).await;
+    for admin_page in ["/admin/users", "/admin/users/erin"] {
+        browser.goto(admin_page).await;
+        browser.wait_text(".alert", PATIENCE, |t| t.contains("for administrators")).await;
+    }
 
     // Deleting the user revokes the key: the next visit says so, in the API's words.
     app.client.delete_user("erin").await.unwrap();
