@@ -16,7 +16,7 @@ use std::{
 };
 
 use tokenmeter_api::{
-    domain::{Invocations, InvokeSettings, Keys, Services, StartupAdminKey, Tracker},
+    domain::{InvokeSettings, Keys, Services, StartupAdminKey},
     http,
     model::EchoProvider,
     server,
@@ -37,12 +37,10 @@ async fn main() -> anyhow::Result<()> {
         hold_ttl: Duration::from_secs(900),
     };
     let admin = StartupAdminKey::new(ADMIN_KEY).map_err(anyhow::Error::msg)?;
-    let services = Services {
-        tracker: Tracker::new(store.clone(), Keys::new(store.clone(), Some(admin))),
-        invocations: Invocations::new(store, Arc::new(EchoProvider), settings),
-    };
+    let services = Services::new(store.clone(), Keys::new(store, Some(admin)), Arc::new(EchoProvider), settings);
     let (acceptor, addr) = server::bind("127.0.0.1:0".parse()?).await?;
-    tokio::spawn(server::serve(acceptor, http::endpoint(services, &[])));
+    let no_web_app = http::WebApp::new(&data.path().join("no-web-app"));
+    tokio::spawn(server::serve(acceptor, http::endpoint(services, &[], no_web_app)));
     let base = format!("http://{addr}");
     let admin = Client::with_api_key(&base, ADMIN_KEY)?;
 

@@ -51,6 +51,9 @@ pub struct Config {
     /// The DynamoDB table of the `dynamodb` store; created (on-demand capacity) when missing.
     #[arg(long, env = "TOKENMETER_TABLE", default_value = "tokenmeter")]
     pub table: String,
+    /// Directory of the built web app (`cargo xtask build` writes it), served at `/`.
+    #[arg(long, env = "TOKENMETER_WEB_DIR", default_value = "webapp/dist")]
+    pub web_dir: PathBuf,
 
     /// Log format: `pretty` for people, `json` for log pipelines.
     #[arg(long, env = "TOKENMETER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]

@@ -25,7 +25,7 @@ const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
 /// Builds every domain service from the configuration: the store, the model provider, keys.
 pub async fn services(config: &Config) -> anyhow::Result<Services> {
-    let (tracker, users) = tracker_and_store(config).await?;
+    let (users, keys) = stores(config).await?;
     let provider = provider(config).await?;
     let settings = InvokeSettings {
         default_model: config.model_id.clone(),
@@ -33,7 +33,7 @@ pub async fn services(config: &Config) -> anyhow::Result<Services> {
         hold_ttl: Duration::from_secs(config.hold_ttl_secs),
     };
     tracing::info!(provider = provider.name(), model = %config.model_id, "model provider ready");
-    Ok(Services { tracker, invocations: Invocations::new(users, provider, settings) })
+    Ok(Services::new(users, keys, provider, settings))
 }
 
 async fn provider(config: &Config) -> anyhow::Result<Arc<dyn ModelProvider>> {
@@ -59,10 +59,13 @@ async fn provider(config: &Config) -> anyhow::Result<Arc<dyn ModelProvider>> {
 
 /// Opens the configured store and builds the user and key services on it.
 pub async fn tracker(config: &Config) -> anyhow::Result<Tracker> {
-    Ok(tracker_and_store(config).await?.0)
+    let (users, keys) = stores(config).await?;
+    Ok(Tracker::new(users, keys))
 }
 
-async fn tracker_and_store(config: &Config) -> anyhow::Result<(Tracker, Arc<dyn UserStore>)> {
+/// Opens the configured store, which keeps both users and API keys, and the key service on it
+/// (with the start-up admin key, if one is configured).
+async fn stores(config: &Config) -> anyhow::Result<(Arc<dyn UserStore>, Keys)> {
     let admin = config.admin_key.as_deref().map(StartupAdminKey::new).transpose().map_err(anyhow::Error::msg)?;
     let (users, keys): (Arc<dyn UserStore>, Arc<dyn KeyStore>) = match config.store {
         StoreKind::Embedded => {
@@ -81,7 +84,7 @@ async fn tracker_and_store(config: &Config) -> anyhow::Result<(Tracker, Arc<dyn 
             (store.clone(), store)
         }
     };
-    Ok((Tracker::new(users.clone(), Keys::new(keys, admin)), users))
+    Ok((users, Keys::new(keys, admin)))
 }
 
 /// Serves HTTP on `config.listen` until the process is stopped, or runs as an AWS Lambda
@@ -93,7 +96,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         ensure_admin_key(services.tracker.keys()).await?;
     }
     sweep_expired_holds(services.invocations.clone());
-    let app = http::endpoint(services, &config.cors_origins);
+    let app = http::endpoint(services, &config.cors_origins, http::WebApp::new(&config.web_dir));
     if on_lambda {
         tracing::info!("running on AWS Lambda");
         return poem_lambda::run(app).await.map_err(|e| anyhow::anyhow!("lambda runtime: {e}"));
@@ -115,10 +118,7 @@ pub fn openapi_json() -> anyhow::Result<String> {
         default_max_output_tokens: 1,
         hold_ttl: Duration::from_secs(1),
     };
-    let services = Services {
-        tracker: Tracker::new(store.clone(), Keys::new(store.clone(), None)),
-        invocations: Invocations::new(store, Arc::new(EchoProvider), settings),
-    };
+    let services = Services::new(store.clone(), Keys::new(store, None), Arc::new(EchoProvider), settings);
     Ok(http::openapi_json(services))
 }
 

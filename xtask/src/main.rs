@@ -18,7 +18,7 @@ struct Cli {
 enum Command {
     /// Regenerate openapi/openapi.json from the service's code.
     Openapi,
-    /// Run the product locally: the API on the embedded store, with the docs page.
+    /// Run the product locally: the web app and the API on one URL, on the embedded store.
     Dev {
         /// Address to serve on.
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -26,7 +26,7 @@ enum Command {
     },
     /// Run every test, installing what the tests need first.
     Test,
-    /// Build release artifacts: the service binary.
+    /// Build release artifacts: the web app (webapp/dist) and the service binary.
     Build,
     /// Measure throughput, latency and start-up (release build, real embedded store).
     Bench {
@@ -34,6 +34,11 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// Build only the web app into webapp/dist and report its compressed size.
+    BuildWeb,
+    /// Drive every view in headless Chromium and save screenshots at 1280 and 768 px into
+    /// docs/screenshots/.
+    Screenshots,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -43,5 +48,7 @@ fn main() -> anyhow::Result<()> {
         Command::Test => tasks::test(),
         Command::Build => tasks::build(),
         Command::Bench { seconds } => tasks::bench(seconds),
+        Command::BuildWeb => tasks::build_webapp(),
+        Command::Screenshots => tasks::screenshots(),
     }
 }

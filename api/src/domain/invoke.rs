@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use super::{
     Cost, Error, Hold, HoldId, ModelError, ModelEvent, ModelProvider, ModelRequest, Plan, PricingTable, Principal,
-    Shortfall, StoreError, Timestamp, TokenUsage, Turn, User, UserId, UserStore, holds, model::Speaker,
+    Shortfall, StoreError, Timestamp, TokenUsage, Turn, User, UserId, UserStore, holds, live::Changes, model::Speaker,
 };
 
 /// How invocations are run, from configuration.
@@ -71,6 +71,8 @@ pub struct Invocations {
     provider: Arc<dyn ModelProvider>,
     pricing: PricingTable,
     settings: InvokeSettings,
+    /// Reservations, settlements and releases are announced here, so live views show them at once.
+    changes: Changes,
 }
 
 /// A reserved call, ready to run.
@@ -83,8 +85,13 @@ struct Reserved {
 }
 
 impl Invocations {
-    pub fn new(store: Arc<dyn UserStore>, provider: Arc<dyn ModelProvider>, settings: InvokeSettings) -> Self {
-        Self { store, provider, pricing: PricingTable, settings }
+    pub fn new(
+        store: Arc<dyn UserStore>,
+        provider: Arc<dyn ModelProvider>,
+        settings: InvokeSettings,
+        changes: Changes,
+    ) -> Self {
+        Self { store, provider, pricing: PricingTable, settings, changes }
     }
 
     pub fn provider_name(&self) -> &'static str {
@@ -189,7 +196,8 @@ impl Invocations {
         let expired = self.store.expired_holds(Timestamp::now()).await.map_err(unavailable)?;
         for (user, hold) in &expired {
             match self.store.release(user, hold).await {
-                Ok(_) | Err(StoreError::NotFound) => {}
+                Ok(_) => self.changes.publish(user),
+                Err(StoreError::NotFound) => {}
                 Err(err) => return Err(unavailable(err)),
             }
             tracing::warn!(%user, hold = %hold.id, tokens = hold.tokens, "released an expired hold");
@@ -226,6 +234,7 @@ impl Invocations {
             }
             other => Error::from_store(other, user_id),
         })?;
+        self.changes.publish(user_id);
         Ok(Reserved { user: user_id.clone(), hold, request, remaining: held.remaining_tokens() })
     }
 
@@ -244,7 +253,10 @@ impl Invocations {
             let settled =
                 self.store.settle(&reserved.user, &reserved.hold, usage.total(), cost.total, Timestamp::now());
             match settled.await {
-                Ok(user) => break user,
+                Ok(user) => {
+                    self.changes.publish(&reserved.user);
+                    break user;
+                }
                 Err(StoreError::Unavailable(why)) if attempt < SETTLE_RETRIES.len() => {
                     tracing::warn!(user = %reserved.user, error = %why, "settlement failed; retrying");
                     tokio::time::sleep(SETTLE_RETRIES[attempt]).await;
@@ -279,8 +291,12 @@ impl Invocations {
     /// Releases a hold. If the store cannot be reached, the hold expires and the sweeper
     /// releases it later.
     async fn release(&self, reserved: &Reserved) {
-        if let Err(err) = self.store.release(&reserved.user, &reserved.hold).await {
-            tracing::error!(user = %reserved.user, hold = %reserved.hold.id, error = %err, "could not release a hold; it will expire");
+        match self.store.release(&reserved.user, &reserved.hold).await {
+            Ok(_) => self.changes.publish(&reserved.user),
+            Err(err) => {
+                let hold = &reserved.hold.id;
+                tracing::error!(user = %reserved.user, %hold, error = %err, "could not release a hold; it will expire");
+            }
         }
     }
 

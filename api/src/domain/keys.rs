@@ -172,6 +172,17 @@ impl Keys {
         Ok(())
     }
 
+    /// Whether the key `principal` signed in with still works (it may have been revoked since,
+    /// on any instance). The start-up admin key always does.
+    pub async fn still_valid(&self, principal: &Principal) -> Result<bool, Error> {
+        let id = match principal {
+            Principal::Admin { key: None } => return Ok(true),
+            Principal::Admin { key: Some(id) } | Principal::User { key: id, .. } => id,
+        };
+        let key = self.store.get_key(id).await.map_err(store_error)?;
+        Ok(key.is_some_and(|k| k.revoked_at.is_none()))
+    }
+
     /// Whether any admin key is stored (to decide whether to generate the first one).
     pub async fn has_admin_key(&self) -> Result<bool, Error> {
         let keys = self.store.list_keys().await.map_err(store_error)?;

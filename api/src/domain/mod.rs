@@ -10,6 +10,7 @@ mod error;
 mod holds;
 mod invoke;
 mod keys;
+pub mod live;
 mod model;
 mod money;
 mod pricing;
@@ -38,4 +39,19 @@ pub use values::{MAX_TOKENS, TokenCount, TokenLimit, UserId, ValidationError};
 pub struct Services {
     pub tracker: Tracker,
     pub invocations: Invocations,
+}
+
+impl Services {
+    /// The services on one store, sharing its announcements of changes (live views see a
+    /// model call's charge as soon as a limit change).
+    pub fn new(
+        users: std::sync::Arc<dyn UserStore>,
+        keys: Keys,
+        provider: std::sync::Arc<dyn ModelProvider>,
+        settings: InvokeSettings,
+    ) -> Self {
+        let tracker = Tracker::new(users.clone(), keys);
+        let invocations = Invocations::new(users, provider, settings, tracker.changes().clone());
+        Self { tracker, invocations }
+    }
 }

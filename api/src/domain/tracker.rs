@@ -1,8 +1,11 @@
 use std::sync::Arc;
 
+use futures::Stream;
+
 use super::{
     Error, IssuedKey, Keys, Money, Principal, Role, StoreError, Timestamp, TokenCount, TokenLimit, User, UserId,
     UserStore,
+    live::{self, Changes, Subscriber},
 };
 
 /// The token-accounting service: every rule about users, limits and usage lives here, and
@@ -11,15 +14,21 @@ use super::{
 pub struct Tracker {
     store: Arc<dyn UserStore>,
     keys: Keys,
+    changes: Changes,
 }
 
 impl Tracker {
     pub fn new(store: Arc<dyn UserStore>, keys: Keys) -> Self {
-        Self { store, keys }
+        Self { store, keys, changes: Changes::default() }
     }
 
     pub fn store_kind(&self) -> &'static str {
         self.store.kind()
+    }
+
+    /// The announcements of changes made through this instance (live views listen to them).
+    pub fn changes(&self) -> &Changes {
+        &self.changes
     }
 
     pub fn keys(&self) -> &Keys {
@@ -37,6 +46,7 @@ impl Tracker {
         by.require_admin()?;
         let user = User::new(id, limit, Timestamp::now());
         self.store.insert(&user).await.map_err(|e| Error::from_store(e, &user.id))?;
+        self.changes.publish(&user.id);
         let key = match issue_key {
             true => Some(
                 self.keys.issue(by, Role::User(user.id.clone()), Some(format!("{} (at creation)", user.id))).await?,
@@ -70,7 +80,9 @@ impl Tracker {
 
     pub async fn update_limit(&self, by: &Principal, id: &UserId, limit: TokenLimit) -> Result<User, Error> {
         by.require_admin()?;
-        self.store.set_limit(id, limit, Timestamp::now()).await.map_err(|e| Error::from_store(e, id))
+        let user = self.store.set_limit(id, limit, Timestamp::now()).await.map_err(|e| Error::from_store(e, id))?;
+        self.changes.publish(id);
+        Ok(user)
     }
 
     /// Deletes a user and revokes the user's keys first, so a user re-created later under the
@@ -81,7 +93,9 @@ impl Tracker {
             return Err(Error::UserNotFound(id.clone()));
         }
         self.keys.revoke_all_of(id).await?;
-        self.store.delete(id).await.map_err(|e| Error::from_store(e, id))
+        self.store.delete(id).await.map_err(|e| Error::from_store(e, id))?;
+        self.changes.publish(id);
+        Ok(())
     }
 
     /// Records tokens consumed outside the service (the seed contract's "record usage").
@@ -89,9 +103,33 @@ impl Tracker {
     /// it carries no cost because the service does not know which model produced it.
     pub async fn record_usage(&self, by: &Principal, id: &UserId, tokens: TokenCount) -> Result<User, Error> {
         by.require_user(id)?;
-        self.store.add_usage(id, tokens, Money::ZERO, Timestamp::now()).await.map_err(|e| match e {
+        let user = self.store.add_usage(id, tokens, Money::ZERO, Timestamp::now()).await.map_err(|e| match e {
             StoreError::Overflow => Error::UsageOverflow { user: id.clone(), tokens: tokens.get() },
             other => Error::from_store(other, id),
-        })
+        })?;
+        self.changes.publish(id);
+        Ok(user)
+    }
+
+    /// One user's snapshots as they change: the current one first, then one per change made
+    /// through any instance sharing the store (see [`live`]). Ends when the user is deleted.
+    /// Admins, or the user's own key; the stream ends once that key stops working.
+    pub async fn watch_user(
+        &self,
+        by: &Principal,
+        id: &UserId,
+    ) -> Result<impl Stream<Item = User> + Send + 'static, Error> {
+        let first = self.user(by, id).await?;
+        Ok(live::user_snapshots(self.store.clone(), self.subscriber(by), &self.changes, first))
+    }
+
+    /// The whole user list, again on every change. Admin only.
+    pub async fn watch_users(&self, by: &Principal) -> Result<impl Stream<Item = Vec<User>> + Send + 'static, Error> {
+        let first = self.users(by).await?;
+        Ok(live::list_snapshots(self.store.clone(), self.subscriber(by), &self.changes, first))
+    }
+
+    fn subscriber(&self, by: &Principal) -> Subscriber {
+        Subscriber { keys: self.keys.clone(), principal: by.clone() }
     }
 }

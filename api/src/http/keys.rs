@@ -183,12 +183,12 @@ impl KeysApi {
     ///
     /// The role and user of the key sent: what the web app asks after sign-in.
     #[oai(path = "/me", method = "get", operation_id = "whoAmI")]
-    async fn me(&self, caller: Caller) -> Json<Me> {
-        Json(match caller.0 {
+    async fn me(&self, caller: Caller) -> ApiResult<Json<Me>> {
+        Ok(Json(match caller.0 {
             Principal::Admin { key } => Me { role: KeyRole::Admin, user_id: None, key_id: key.map(|k| k.to_string()) },
             Principal::User { user, key } => {
                 Me { role: KeyRole::User, user_id: Some(user.to_string()), key_id: Some(key.to_string()) }
             }
-        })
+        }))
     }
 }

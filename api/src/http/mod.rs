@@ -4,20 +4,23 @@
 mod auth;
 mod body;
 mod error;
+mod events;
 mod health;
 mod invoke;
 mod keys;
 mod users;
+mod web;
 
 use poem::{
     Endpoint, EndpointExt, IntoResponse, Route,
     error::ResponseError,
-    http::Method,
+    http::{Method, StatusCode},
     middleware::{CatchPanic, Cors, RequestId, ReuseId, Tracing},
 };
 use poem_openapi::{OpenApiService, Tags};
 
 pub use error::{ApiError, ErrorBody, ErrorDetails, MAX_BODY_BYTES};
+pub use web::WebApp;
 
 use crate::domain::Services;
 
@@ -42,12 +45,13 @@ Every operation but `/health` needs an API key, sent as `Authorization: Bearer <
 Every error answers with `{\"error\": code, \"message\": sentence, \"details\": {...}}`. \
 Answers about one user carry the `X-Tokens-Remaining` header.";
 
-type Apis = (users::UsersApi, keys::KeysApi, invoke::InvokeApi, health::HealthApi);
+type Apis = (users::UsersApi, events::EventsApi, keys::KeysApi, invoke::InvokeApi, health::HealthApi);
 
 fn openapi_service(services: Services) -> OpenApiService<Apis, ()> {
     let Services { tracker, invocations } = services;
     let apis = (
         users::UsersApi { tracker: tracker.clone() },
+        events::EventsApi { tracker: tracker.clone() },
         keys::KeysApi { tracker: tracker.clone() },
         invoke::InvokeApi { invocations: invocations.clone() },
         health::HealthApi { tracker, invocations },
@@ -62,13 +66,12 @@ pub fn openapi_json(services: Services) -> String {
     spec
 }
 
-/// The whole HTTP application: API routes, `/openapi.json`, `/docs`, and middleware.
-/// `cors_origins` lists the other origins whose pages may call the API; when empty, only
-/// pages served from the API's own origin can (the web app is).
-pub fn endpoint(services: Services, cors_origins: &[String]) -> impl Endpoint + 'static {
+/// The whole HTTP application: API routes, `/openapi.json`, `/docs`, the web app, and
+/// middleware. `cors_origins` lists the other origins whose pages may call the API; when
+/// empty, only pages served from the API's own origin can (the web app is).
+pub fn endpoint(services: Services, cors_origins: &[String], web: WebApp) -> impl Endpoint + 'static {
     let keys = services.tracker.keys().clone();
     let api = openapi_service(services);
-
     let cors = Cors::new()
         .allow_origins(cors_origins.iter().map(String::as_str))
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
@@ -80,12 +83,29 @@ pub fn endpoint(services: Services, cors_origins: &[String]) -> impl Endpoint + 
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .nest("/", api)
-        .around(|next, req| async move {
-            let method = req.method().to_string();
-            let path = req.uri().path().to_owned();
-            match next.call(req).await {
-                Ok(resp) => Ok(resp.into_response()),
-                Err(err) => Ok(ApiError::from_poem(&err, &method, &path).as_response()),
+        .around(move |next, req| {
+            let web = web.clone();
+            async move {
+                if let Some(asset) = web.asset(&req).await {
+                    return Ok(asset);
+                }
+                let method = req.method().to_string();
+                let path = req.uri().path().to_owned();
+                // A browser opening one of the app's pages, which the API has no route for:
+                // keep what the page answer needs, as the API consumes the request.
+                let page_request = WebApp::wants_page(&req).then(|| {
+                    let mut copy = poem::Request::builder().method(req.method().clone()).finish();
+                    *copy.headers_mut() = req.headers().clone();
+                    copy
+                });
+                match next.call(req).await {
+                    Ok(resp) => Ok(resp.into_response()),
+                    Err(err) if err.status() == StatusCode::NOT_FOUND && !err.is::<ApiError>() => match page_request {
+                        Some(request) => Ok(web.page(&request).await),
+                        None => Ok(ApiError::from_poem(&err, &method, &path).as_response()),
+                    },
+                    Err(err) => Ok(ApiError::from_poem(&err, &method, &path).as_response()),
+                }
             }
         })
         .data(keys)

@@ -21,11 +21,13 @@ struct Case {
     body: Option<&'static str>,
     /// Expected status per credential, in the order of [`CREDENTIALS`].
     expect: [u16; 6],
+    /// The answer is an endless event stream: check its status and headers only.
+    streams: bool,
 }
 
 fn matrix() -> Vec<Case> {
     use Method as M;
-    let case = |operation, method, path, body, expect| Case { operation, method, path, body, expect };
+    let case = |operation, method, path, body, expect| Case { operation, method, path, body, expect, streams: false };
     vec![
         case(
             "createUser",
@@ -70,6 +72,11 @@ fn matrix() -> Vec<Case> {
             [401, 401, 401, 200, 404, 200],
         ),
         case("health", M::GET, "/health", None, [200, 200, 200, 200, 200, 200]),
+        Case {
+            streams: true,
+            ..case("userEvents", M::GET, "/users/{user}/events", None, [401, 401, 401, 200, 404, 200])
+        },
+        Case { streams: true, ..case("usersEvents", M::GET, "/events/users", None, [401, 401, 401, 403, 403, 200]) },
     ]
 }
 
@@ -106,7 +113,10 @@ async fn every_operation_answers_each_credential_as_the_matrix_says() {
         let fixture = fixture().await;
         let path = case.path.replace("{user}", "alice").replace("{key}", &fixture.spare_key_id);
         for (credential, (key, expected)) in CREDENTIALS.iter().zip(fixture.credentials.iter().zip(case.expect)) {
-            let (status, body) = fixture.app.send_as(key.as_deref(), case.method.clone(), &path, case.body).await;
+            let (status, body) = match case.streams {
+                true => fixture.app.open_stream_as(key.as_deref(), &path).await,
+                false => fixture.app.send_as(key.as_deref(), case.method.clone(), &path, case.body).await,
+            };
             assert_eq!(status, expected, "{} {path} with {credential}: {body}", case.method);
             if status == 401 {
                 assert_eq!(body["error"].as_str().map(|c| c == "unauthorized" || c == "invalid_api_key"), Some(true));

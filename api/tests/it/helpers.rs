@@ -1,10 +1,14 @@
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
 
 use tempfile::TempDir;
 use tokenmeter_api::{
     domain::{
-        Invocations, InvokeSettings, KeyStore, Keys, ModelProvider, Services, StartupAdminKey, Tracker, UserId,
-        UserStore,
+        Invocations, InvokeSettings, KeyStore, Keys, ModelProvider, Services, StartupAdminKey, UserId, UserStore,
     },
     http,
     model::EchoProvider,
@@ -51,8 +55,10 @@ pub struct TestApp {
     pub client: Client,
     /// Raw HTTP, for requests the generated client would refuse to build.
     pub http: reqwest::Client,
-    /// The store behind the service, for checks no API exposes (holds).
+    /// The store behind the service, for checks no API exposes (holds), and for a second
+    /// instance sharing it (see [`TestApp::second_instance`]).
     pub store: Arc<dyn UserStore>,
+    pub keys: Arc<dyn KeyStore>,
     pub invocations: Invocations,
     _data: Option<TempDir>,
     server: tokio::task::JoinHandle<()>,
@@ -64,16 +70,23 @@ impl Drop for TestApp {
     }
 }
 
-/// How a test app differs from the default: echo model, no CORS origins.
+/// How a test app differs from the default: echo model, no CORS origins, no web app.
 pub struct AppOptions {
     pub cors_origins: Vec<String>,
     pub provider: Arc<dyn ModelProvider>,
     pub default_max_output_tokens: u32,
+    /// The built web app to serve at `/`, if any.
+    pub web_dir: Option<PathBuf>,
 }
 
 impl Default for AppOptions {
     fn default() -> Self {
-        Self { cors_origins: Vec::new(), provider: Arc::new(EchoProvider), default_max_output_tokens: 1024 }
+        Self {
+            cors_origins: Vec::new(),
+            provider: Arc::new(EchoProvider),
+            default_max_output_tokens: 1024,
+            web_dir: None,
+        }
     }
 }
 
@@ -87,6 +100,11 @@ pub async fn spawn_app_with_cors(cors_origins: &[&str]) -> TestApp {
 }
 
 /// The service on a fresh store of the kind `TOKENMETER_TEST_STORE` selects.
+/// A service that serves the web app from `web_dir`.
+pub async fn spawn_app_with_web(web_dir: &Path) -> TestApp {
+    spawn_app_with(AppOptions { web_dir: Some(web_dir.to_owned()), ..AppOptions::default() }).await
+}
+
 pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     match TestStore::from_env() {
         TestStore::Embedded => {
@@ -114,19 +132,26 @@ pub async fn spawn_app_on(
         default_max_output_tokens: options.default_max_output_tokens,
         hold_ttl: Duration::from_secs(900),
     };
-    let invocations = Invocations::new(store.clone(), options.provider, settings);
-    let tracker = Tracker::new(store.clone(), Keys::new(keys, Some(admin)));
-    let services = Services { tracker, invocations: invocations.clone() };
-    let app = http::endpoint(services, &options.cors_origins);
+    let services = Services::new(store.clone(), Keys::new(keys.clone(), Some(admin)), options.provider, settings);
+    let invocations = services.invocations.clone();
+    // Without a built app, a directory that does not exist: the API then serves no pages.
+    let web_dir = options.web_dir.unwrap_or_else(|| std::env::temp_dir().join("tokenmeter-no-web-app"));
+    let app = http::endpoint(services, &options.cors_origins, http::WebApp::new(&web_dir));
     let (acceptor, addr) = server::bind("127.0.0.1:0".parse().unwrap()).await.expect("bind");
     let server = tokio::spawn(async move {
         server::serve(acceptor, app).await.expect("server");
     });
     let client = Client::with_api_key(&format!("http://{addr}"), ADMIN_KEY).unwrap();
-    TestApp { addr, client, http: reqwest::Client::new(), store, invocations, _data: data, server }
+    TestApp { addr, client, http: reqwest::Client::new(), store, keys, invocations, _data: data, server }
 }
 
 impl TestApp {
+    /// Another instance of the service on the same store, as behind a load balancer: its
+    /// own process state (live views, caches), the same data.
+    pub async fn second_instance(&self) -> TestApp {
+        spawn_app_on(self.store.clone(), self.keys.clone(), None, AppOptions::default()).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
@@ -192,6 +217,24 @@ impl TestApp {
         // Server-sent events are not JSON: they come back as one string.
         let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
         (status, json)
+    }
+
+    /// Opens an event stream with `key` (or none): a success answers its status and
+    /// `null` once the stream has started as `text/event-stream`; a failure, status and JSON.
+    pub async fn open_stream_as(&self, key: Option<&str>, path: &str) -> (u16, serde_json::Value) {
+        let mut request = self.http.get(self.url(path));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.expect("send");
+        let status = response.status().as_u16();
+        if response.status().is_success() {
+            let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+            assert!(content_type.starts_with("text/event-stream"), "{path} answered {content_type}");
+            return (status, serde_json::Value::Null);
+        }
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}")))
     }
 }
 

@@ -7,15 +7,17 @@
 //! only DynamoDB has (table creation, Scan pages, outages).
 
 mod auth;
+mod browser;
 mod concurrency;
 mod contract;
 mod dynamodb;
 mod dynamodb_local;
 mod errors;
+mod events;
 mod fake_bedrock;
 mod helpers;
 mod invoke;
-
 mod openapi;
 mod restart;
 mod store_conformance;
+mod web;

@@ -1,0 +1,48 @@
+use sycamore::prelude::*;
+
+/// HeroUI's Input: a labelled text field bound to `value`, with help or error text wired to it
+/// through `aria-describedby`.
+#[component(inline_props)]
+pub fn Input(
+    id: &'static str,
+    label: &'static str,
+    value: Signal<String>,
+    #[prop(default = "text")] kind: &'static str,
+    #[prop(default)] placeholder: &'static str,
+    #[prop(default)] help: &'static str,
+    #[prop(default)] mode: &'static str,
+    #[prop(default)] autocomplete: &'static str,
+    #[prop(default)] required: bool,
+    #[prop(setter(into), default = MaybeDyn::Static(None))] error: MaybeDyn<Option<String>>,
+) -> View {
+    let described = format!("{id}-note");
+    let described_by = described.clone();
+    let invalid_error = error.clone();
+    let invalid = move || invalid_error.get_clone().is_some().to_string();
+    let mode = (!mode.is_empty()).then_some(mode);
+    let autocomplete = (!autocomplete.is_empty()).then_some(autocomplete);
+    view! {
+        div(class="field") {
+            label(r#for=id) { (label) }
+            input(
+                id=id,
+                class="input",
+                r#type=kind,
+                placeholder=placeholder,
+                inputmode=mode,
+                autocomplete=autocomplete,
+                required=required,
+                aria-invalid=invalid,
+                aria-describedby=described_by,
+                bind:value=value,
+            )
+            div(id=described) {
+                (move || match error.get_clone() {
+                    Some(message) => view! { div(class="field-error") { (message) } },
+                    None if !help.is_empty() => view! { div(class="field-help") { (help) } },
+                    None => view! {},
+                })
+            }
+        }
+    }
+}
