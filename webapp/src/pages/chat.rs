@@ -234,19 +234,22 @@ fn ExchangeTable(exchanges: Signal<Vec<Exchange>>) -> View {
     };
     view! {
         Card {
-            CardHeader { h2 { "Tokens and cost of each exchange" } }
+            CardHeader {
+                h2 { "Tokens and cost of each exchange" }
+                span(class="muted") { "Claude Sonnet 4.5: $0.003 / 1K input, $0.015 / 1K output tokens" }
+            }
             CardBody(flush=true) {
                 Table(label="Exchanges", test_id="exchanges") {
                     thead {
                         tr {
                             th(scope="col") { "Prompt" }
-                            th(scope="col", class="num") { "Input" }
-                            th(scope="col", class="num") { "Output" }
-                            th(scope="col", class="num") { "Total" }
-                            th(scope="col", class="num") { "Input cost ($0.003 / 1K)" }
-                            th(scope="col", class="num") { "Output cost ($0.015 / 1K)" }
-                            th(scope="col", class="num") { "Total cost" }
-                            th(scope="col", class="num") { "Remaining" }
+                            th(scope="col", class="num") { "In" }
+                            th(scope="col", class="num") { "Out" }
+                            th(scope="col", class="num") { "Tokens" }
+                            th(scope="col", class="num") { "Input cost" }
+                            th(scope="col", class="num") { "Output cost" }
+                            th(scope="col", class="num") { "Cost" }
+                            th(scope="col", class="num") { "Left" }
                         }
                     }
                     tbody { (rows) }
