@@ -230,21 +230,9 @@ impl DynamoDbStore {
         Ok(items)
     }
 
-    /// Whether `id` exists: only used to explain a failed condition, never to decide a write.
-    async fn exists(&self, id: &UserId) -> Result<bool, StoreError> {
-        Ok(self.get(id).await?.is_some())
-    }
-}
-
-#[async_trait]
-impl UserStore for DynamoDbStore {
-    fn kind(&self) -> &'static str {
-        "dynamodb"
-    }
-
-    /// `PutItem` if `attribute_not_exists(userId)`.
-    async fn insert(&self, user: &User) -> Result<(), StoreError> {
-        let item = encode(user);
+    /// `PutItem` of a new item (a user or a key): [`StoreError::AlreadyExists`] if an item with
+    /// its partition key is there.
+    async fn put_new(&self, item: HashMap<String, AttributeValue>) -> Result<(), StoreError> {
         let result = write_with_retries(|| {
             self.client
                 .put_item()
@@ -266,18 +254,40 @@ impl UserStore for DynamoDbStore {
         }
     }
 
-    /// `GetItem`, strongly consistent.
-    async fn get(&self, id: &UserId) -> Result<Option<User>, StoreError> {
+    /// `GetItem` by partition key, strongly consistent.
+    async fn get_item(&self, key: AttributeValue) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key(USER_ID, Self::key(id))
+            .key(USER_ID, key)
             .consistent_read(true)
             .send()
             .await
             .map_err(|e| unavailable("GetItem", e))?;
-        out.item().map(decode).transpose()
+        Ok(out.item)
+    }
+
+    /// Whether `id` exists: only used to explain a failed condition, never to decide a write.
+    async fn exists(&self, id: &UserId) -> Result<bool, StoreError> {
+        Ok(self.get(id).await?.is_some())
+    }
+}
+
+#[async_trait]
+impl UserStore for DynamoDbStore {
+    fn kind(&self) -> &'static str {
+        "dynamodb"
+    }
+
+    /// `PutItem` if `attribute_not_exists(userId)`.
+    async fn insert(&self, user: &User) -> Result<(), StoreError> {
+        self.put_new(encode(user)).await
+    }
+
+    /// `GetItem`, strongly consistent.
+    async fn get(&self, id: &UserId) -> Result<Option<User>, StoreError> {
+        self.get_item(Self::key(id)).await?.as_ref().map(decode).transpose()
     }
 
     /// `Scan` (filtering out key items), strongly consistent, every page; sorted by user ID here
@@ -527,40 +537,12 @@ impl UserStore for DynamoDbStore {
 impl KeyStore for DynamoDbStore {
     /// `PutItem` if `attribute_not_exists(userId)`.
     async fn insert_key(&self, key: &ApiKey) -> Result<(), StoreError> {
-        let item = encode_key(key);
-        let result = write_with_retries(|| {
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item.clone()))
-                .condition_expression("attribute_not_exists(#id)")
-                .expression_attribute_names("#id", USER_ID)
-                .customize()
-                .config_override(no_sdk_retries())
-                .send()
-        })
-        .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Err(StoreError::AlreadyExists)
-            }
-            Err(err) => Err(unavailable("PutItem", err)),
-        }
+        self.put_new(encode_key(key)).await
     }
 
     /// `GetItem`, strongly consistent: a revocation is seen by the next request anywhere.
     async fn get_key(&self, id: &KeyId) -> Result<Option<ApiKey>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(USER_ID, key_item_id(id))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| unavailable("GetItem", e))?;
-        out.item().map(decode_key).transpose()
+        self.get_item(key_item_id(id)).await?.as_ref().map(decode_key).transpose()
     }
 
     /// `Scan` for `apikey#` items, every page, sorted by key ID.
