@@ -89,7 +89,8 @@ pub fn test() -> anyhow::Result<()> {
     step("the HTTP integration tests again, on the DynamoDB store");
     let mut on_dynamodb = cargo();
     on_dynamodb
-        .args(["test", "-p", "tokenmeter-api", "--test", "it", "--"])
+        // `--workspace`, as above, so the same feature set is reused instead of rebuilt.
+        .args(["test", "--workspace", "--test", "it", "--"])
         // Store-level suites and the spec check do not depend on the app's store: run once.
         .args(["--skip", "store_conformance::", "--skip", "dynamodb::", "--skip", "openapi::"])
         .env("TOKENMETER_TEST_STORE", "dynamodb");
@@ -139,9 +140,7 @@ pub fn screenshots() -> anyhow::Result<()> {
     build_webapp()?;
     let dir = project_root().join("docs/screenshots");
     step(&format!("screenshots of every view into {}", dir.display()));
-    run(cargo()
-        .args(["test", "-p", "tokenmeter-api", "--test", "it", "browser::"])
-        .env("TOKENMETER_SCREENSHOTS", &dir))?;
+    run(cargo().args(["test", "--workspace", "--test", "it", "browser::"]).env("TOKENMETER_SCREENSHOTS", &dir))?;
     // Smaller PNGs for the repository when pngquant is there (apt-get install pngquant).
     if Command::new("pngquant").arg("--version").output().is_ok_and(|o| o.status.success()) {
         let mut quantize = Command::new("pngquant");
