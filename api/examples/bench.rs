@@ -59,23 +59,27 @@ async fn record_usage(admin: &Client, base: &str, run_for: Duration) -> anyhow::
         .await?;
     let acknowledged = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + run_for;
-    let workers = (0..CLIENTS).map(|_| {
-        let client = Client::with_api_key(base, ADMIN_KEY).expect("key");
-        let acknowledged = acknowledged.clone();
-        tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            while Instant::now() < deadline {
-                let started = Instant::now();
-                client
-                    .record_usage("hot", &types::RecordUsageRequest { tokens_consumed: TOKENS })
-                    .await
-                    .expect("record");
-                latencies.push(started.elapsed());
-                acknowledged.fetch_add(1, Ordering::Relaxed);
-            }
-            latencies
+    // Spawned eagerly (collected), so all clients run at once.
+    let workers: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let client = Client::with_api_key(base, ADMIN_KEY).expect("key");
+            let acknowledged = acknowledged.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while Instant::now() < deadline {
+                    let started = Instant::now();
+                    client
+                        .record_usage("hot", &types::RecordUsageRequest { tokens_consumed: TOKENS })
+                        .await
+                        .expect("record");
+                    latencies.push(started.elapsed());
+                    acknowledged.fetch_add(1, Ordering::Relaxed);
+                }
+                latencies
+            })
         })
-    });
+        .collect();
+
     let started = Instant::now();
     let mut latencies = Vec::new();
     for worker in workers {
