@@ -254,6 +254,44 @@ impl DynamoDbStore {
         }
     }
 
+    /// One conditional `UpdateItem` (retried only when it cannot have been applied), answering
+    /// the item as it is after the write, or `None` when the condition failed and nothing
+    /// changed. Every update of a user or a key goes through here.
+    async fn update(
+        &self,
+        key: AttributeValue,
+        update: &str,
+        condition: &str,
+        names: &[(&str, &str)],
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        let names: HashMap<String, String> = names.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let values: HashMap<String, AttributeValue> = values.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        let result = write_with_retries(|| {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key(USER_ID, key.clone())
+                .update_expression(update)
+                .condition_expression(condition)
+                .set_expression_attribute_names(Some(names.clone()))
+                .set_expression_attribute_values(Some(values.clone()))
+                .return_values(ReturnValue::AllNew)
+                .customize()
+                .config_override(no_sdk_retries())
+                .send()
+        })
+        .await;
+        match result {
+            Ok(out) => out
+                .attributes
+                .map(Some)
+                .ok_or_else(|| StoreError::Unavailable("DynamoDB returned no attributes for an update".into())),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(None),
+            Err(err) => Err(unavailable("UpdateItem", err)),
+        }
+    }
+
     /// `GetItem` by partition key, strongly consistent.
     async fn get_item(&self, key: AttributeValue) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
         let out = self
@@ -300,72 +338,55 @@ impl UserStore for DynamoDbStore {
 
     /// `UpdateItem SET tokenLimit, lastUpdated` if `attribute_exists(userId)`, returning the new item.
     async fn set_limit(&self, id: &UserId, limit: TokenLimit, at: Timestamp) -> Result<User, StoreError> {
-        let result = write_with_retries(|| {
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .key(USER_ID, Self::key(id))
-                .update_expression("SET #limit = :limit, #headroom = :limit - #committed, #at = :at")
-                .condition_expression("attribute_exists(#id)")
-                .expression_attribute_names("#id", USER_ID)
-                .expression_attribute_names("#limit", TOKEN_LIMIT)
-                .expression_attribute_names("#headroom", TOKEN_HEADROOM)
-                .expression_attribute_names("#committed", TOKEN_COMMITTED)
-                .expression_attribute_names("#at", LAST_UPDATED)
-                .expression_attribute_values(":limit", number(limit.get()))
-                .expression_attribute_values(":at", AttributeValue::S(at.to_string()))
-                .return_values(ReturnValue::AllNew)
-                .customize()
-                .config_override(no_sdk_retries())
-                .send()
-        })
-        .await;
-        match result {
-            Ok(out) => decode_returned(out.attributes()),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Err(StoreError::NotFound)
-            }
-            Err(err) => Err(unavailable("UpdateItem", err)),
-        }
+        let updated = self
+            .update(
+                Self::key(id),
+                "SET #limit = :limit, #headroom = :limit - #committed, #at = :at",
+                "attribute_exists(#id)",
+                &[
+                    ("#id", USER_ID),
+                    ("#limit", TOKEN_LIMIT),
+                    ("#headroom", TOKEN_HEADROOM),
+                    ("#committed", TOKEN_COMMITTED),
+                    ("#at", LAST_UPDATED),
+                ],
+                vec![(":limit", number(limit.get())), (":at", AttributeValue::S(at.to_string()))],
+            )
+            .await?;
+        updated.as_ref().map(decode).unwrap_or(Err(StoreError::NotFound))
     }
 
     /// `UpdateItem ADD tokenUsage :t, totalCost :c SET lastUpdated` if the user exists and the
     /// usage counter has room, returning the new item.
     async fn add_usage(&self, id: &UserId, tokens: TokenCount, cost: Money, at: Timestamp) -> Result<User, StoreError> {
         let room = u64::MAX - tokens.get();
-        let result = write_with_retries(|| {
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .key(USER_ID, Self::key(id))
-                .update_expression(
-                    "ADD #usage :tokens, #committed :tokens, #headroom :negtokens, #cost :cost SET #at = :at",
-                )
-                .condition_expression("attribute_exists(#id) AND #usage <= :room")
-                .expression_attribute_names("#id", USER_ID)
-                .expression_attribute_names("#usage", TOKEN_USAGE)
-                .expression_attribute_names("#committed", TOKEN_COMMITTED)
-                .expression_attribute_names("#headroom", TOKEN_HEADROOM)
-                .expression_attribute_values(":negtokens", signed(-i128::from(tokens.get())))
-                .expression_attribute_names("#cost", TOTAL_COST)
-                .expression_attribute_names("#at", LAST_UPDATED)
-                .expression_attribute_values(":tokens", number(tokens.get()))
-                .expression_attribute_values(":cost", number(cost.nanos()))
-                .expression_attribute_values(":room", number(room))
-                .expression_attribute_values(":at", AttributeValue::S(at.to_string()))
-                .return_values(ReturnValue::AllNew)
-                .customize()
-                .config_override(no_sdk_retries())
-                .send()
-        })
-        .await;
-        match result {
-            Ok(out) => decode_returned(out.attributes()),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                // The write changed nothing; say which condition failed.
-                if self.exists(id).await? { Err(StoreError::Overflow) } else { Err(StoreError::NotFound) }
-            }
-            Err(err) => Err(unavailable("UpdateItem", err)),
+        let updated = self
+            .update(
+                Self::key(id),
+                "ADD #usage :tokens, #committed :tokens, #headroom :negtokens, #cost :cost SET #at = :at",
+                "attribute_exists(#id) AND #usage <= :room",
+                &[
+                    ("#id", USER_ID),
+                    ("#usage", TOKEN_USAGE),
+                    ("#committed", TOKEN_COMMITTED),
+                    ("#headroom", TOKEN_HEADROOM),
+                    ("#cost", TOTAL_COST),
+                    ("#at", LAST_UPDATED),
+                ],
+                vec![
+                    (":tokens", number(tokens.get())),
+                    (":negtokens", signed(-i128::from(tokens.get()))),
+                    (":cost", number(cost.nanos())),
+                    (":room", number(room)),
+                    (":at", AttributeValue::S(at.to_string())),
+                ],
+            )
+            .await?;
+        match updated {
+            Some(item) => decode(&item),
+            // The write changed nothing; say which condition failed.
+            None if self.exists(id).await? => Err(StoreError::Overflow),
+            None => Err(StoreError::NotFound),
         }
     }
 
@@ -397,37 +418,28 @@ impl UserStore for DynamoDbStore {
     /// reservations can never together pass the limit.
     async fn reserve(&self, id: &UserId, hold: &Hold) -> Result<User, StoreError> {
         let tokens = hold.tokens;
-        let result = write_with_retries(|| {
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .key(USER_ID, Self::key(id))
-                .update_expression("SET #holds.#h = :hold ADD #reserved :t, #committed :t, #headroom :negt")
-                .condition_expression("attribute_exists(#id) AND #headroom >= :t")
-                .expression_attribute_names("#id", USER_ID)
-                .expression_attribute_names("#holds", HOLDS)
-                .expression_attribute_names("#h", hold.id.as_str())
-                .expression_attribute_names("#reserved", TOKEN_RESERVED)
-                .expression_attribute_names("#committed", TOKEN_COMMITTED)
-                .expression_attribute_names("#headroom", TOKEN_HEADROOM)
-                .expression_attribute_values(":hold", encode_hold(hold))
-                .expression_attribute_values(":t", number(tokens))
-                .expression_attribute_values(":negt", signed(-(tokens as i128)))
-                .return_values(ReturnValue::AllNew)
-                .customize()
-                .config_override(no_sdk_retries())
-                .send()
-        })
-        .await;
-        match result {
-            Ok(out) => decode_returned(out.attributes()),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                match self.get(id).await? {
-                    None => Err(StoreError::NotFound),
-                    Some(user) => Err(StoreError::InsufficientTokens { available: user.remaining_tokens() }),
-                }
-            }
-            Err(err) => Err(unavailable("UpdateItem", err)),
+        let updated = self
+            .update(
+                Self::key(id),
+                "SET #holds.#h = :hold ADD #reserved :t, #committed :t, #headroom :negt",
+                "attribute_exists(#id) AND #headroom >= :t",
+                &[
+                    ("#id", USER_ID),
+                    ("#holds", HOLDS),
+                    ("#h", hold.id.as_str()),
+                    ("#reserved", TOKEN_RESERVED),
+                    ("#committed", TOKEN_COMMITTED),
+                    ("#headroom", TOKEN_HEADROOM),
+                ],
+                vec![(":hold", encode_hold(hold)), (":t", number(tokens)), (":negt", signed(-i128::from(tokens)))],
+            )
+            .await?;
+        match updated {
+            Some(item) => decode(&item),
+            None => match self.get(id).await? {
+                None => Err(StoreError::NotFound),
+                Some(user) => Err(StoreError::InsufficientTokens { available: user.remaining_tokens() }),
+            },
         }
     }
 
@@ -443,76 +455,63 @@ impl UserStore for DynamoDbStore {
         at: Timestamp,
     ) -> Result<User, StoreError> {
         let delta = i128::from(tokens) - i128::from(hold.tokens);
-        let result = write_with_retries(|| {
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .key(USER_ID, Self::key(id))
-                .update_expression(
-                    "REMOVE #holds.#h ADD #reserved :negheld, #committed :delta, #headroom :negdelta, \
-                     #usage :tokens, #cost :cost SET #at = :at",
-                )
-                .condition_expression("attribute_exists(#holds.#h)")
-                .expression_attribute_names("#holds", HOLDS)
-                .expression_attribute_names("#h", hold.id.as_str())
-                .expression_attribute_names("#reserved", TOKEN_RESERVED)
-                .expression_attribute_names("#committed", TOKEN_COMMITTED)
-                .expression_attribute_names("#headroom", TOKEN_HEADROOM)
-                .expression_attribute_names("#usage", TOKEN_USAGE)
-                .expression_attribute_names("#cost", TOTAL_COST)
-                .expression_attribute_names("#at", LAST_UPDATED)
-                .expression_attribute_values(":negheld", signed(-i128::from(hold.tokens)))
-                .expression_attribute_values(":delta", signed(delta))
-                .expression_attribute_values(":negdelta", signed(-delta))
-                .expression_attribute_values(":tokens", number(tokens))
-                .expression_attribute_values(":cost", number(cost.nanos()))
-                .expression_attribute_values(":at", AttributeValue::S(at.to_string()))
-                .return_values(ReturnValue::AllNew)
-                .customize()
-                .config_override(no_sdk_retries())
-                .send()
-        })
-        .await;
-        match result {
-            Ok(out) => decode_returned(out.attributes()),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+        let updated = self
+            .update(
+                Self::key(id),
+                "REMOVE #holds.#h ADD #reserved :negheld, #committed :delta, #headroom :negdelta, \
+                 #usage :tokens, #cost :cost SET #at = :at",
+                "attribute_exists(#holds.#h)",
+                &[
+                    ("#holds", HOLDS),
+                    ("#h", hold.id.as_str()),
+                    ("#reserved", TOKEN_RESERVED),
+                    ("#committed", TOKEN_COMMITTED),
+                    ("#headroom", TOKEN_HEADROOM),
+                    ("#usage", TOKEN_USAGE),
+                    ("#cost", TOTAL_COST),
+                    ("#at", LAST_UPDATED),
+                ],
+                vec![
+                    (":negheld", signed(-i128::from(hold.tokens))),
+                    (":delta", signed(delta)),
+                    (":negdelta", signed(-delta)),
+                    (":tokens", number(tokens)),
+                    (":cost", number(cost.nanos())),
+                    (":at", AttributeValue::S(at.to_string())),
+                ],
+            )
+            .await?;
+        match updated {
+            Some(item) => decode(&item),
+            None => {
                 tracing::warn!(user = %id, hold = %hold.id, "settling a call whose hold had already expired");
                 let tokens = TokenCount::new("tokens", tokens).map_err(|_| StoreError::Overflow)?;
                 self.add_usage(id, tokens, cost, at).await
             }
-            Err(err) => Err(unavailable("UpdateItem", err)),
         }
     }
 
     /// `UpdateItem REMOVE holds.#h ADD …` if the hold exists; otherwise nothing changes.
     async fn release(&self, id: &UserId, hold: &Hold) -> Result<User, StoreError> {
         let tokens = i128::from(hold.tokens);
-        let result = write_with_retries(|| {
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .key(USER_ID, Self::key(id))
-                .update_expression("REMOVE #holds.#h ADD #reserved :negt, #committed :negt, #headroom :t")
-                .condition_expression("attribute_exists(#holds.#h)")
-                .expression_attribute_names("#holds", HOLDS)
-                .expression_attribute_names("#h", hold.id.as_str())
-                .expression_attribute_names("#reserved", TOKEN_RESERVED)
-                .expression_attribute_names("#committed", TOKEN_COMMITTED)
-                .expression_attribute_names("#headroom", TOKEN_HEADROOM)
-                .expression_attribute_values(":t", signed(tokens))
-                .expression_attribute_values(":negt", signed(-tokens))
-                .return_values(ReturnValue::AllNew)
-                .customize()
-                .config_override(no_sdk_retries())
-                .send()
-        })
-        .await;
-        match result {
-            Ok(out) => decode_returned(out.attributes()),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                self.get(id).await?.ok_or(StoreError::NotFound)
-            }
-            Err(err) => Err(unavailable("UpdateItem", err)),
+        let updated = self
+            .update(
+                Self::key(id),
+                "REMOVE #holds.#h ADD #reserved :negt, #committed :negt, #headroom :t",
+                "attribute_exists(#holds.#h)",
+                &[
+                    ("#holds", HOLDS),
+                    ("#h", hold.id.as_str()),
+                    ("#reserved", TOKEN_RESERVED),
+                    ("#committed", TOKEN_COMMITTED),
+                    ("#headroom", TOKEN_HEADROOM),
+                ],
+                vec![(":t", signed(tokens)), (":negt", signed(-tokens))],
+            )
+            .await?;
+        match updated {
+            Some(item) => decode(&item),
+            None => self.get(id).await?.ok_or(StoreError::NotFound),
         }
     }
 
@@ -555,29 +554,16 @@ impl KeyStore for DynamoDbStore {
 
     /// `UpdateItem SET revokedAt = if_not_exists(revokedAt, :at)` if the key exists.
     async fn revoke_key(&self, id: &KeyId, at: Timestamp) -> Result<ApiKey, StoreError> {
-        let result = write_with_retries(|| {
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .key(USER_ID, key_item_id(id))
-                .update_expression("SET #revoked = if_not_exists(#revoked, :at)")
-                .condition_expression("attribute_exists(#id)")
-                .expression_attribute_names("#id", USER_ID)
-                .expression_attribute_names("#revoked", REVOKED_AT)
-                .expression_attribute_values(":at", AttributeValue::S(at.to_string()))
-                .return_values(ReturnValue::AllNew)
-                .customize()
-                .config_override(no_sdk_retries())
-                .send()
-        })
-        .await;
-        match result {
-            Ok(out) => decode_key(out.attributes().ok_or_else(|| StoreError::Unavailable("no attributes".into()))?),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Err(StoreError::NotFound)
-            }
-            Err(err) => Err(unavailable("UpdateItem", err)),
-        }
+        let updated = self
+            .update(
+                key_item_id(id),
+                "SET #revoked = if_not_exists(#revoked, :at)",
+                "attribute_exists(#id)",
+                &[("#id", USER_ID), ("#revoked", REVOKED_AT)],
+                vec![(":at", AttributeValue::S(at.to_string()))],
+            )
+            .await?;
+        updated.as_ref().map(decode_key).unwrap_or(Err(StoreError::NotFound))
     }
 }
 
@@ -752,10 +738,6 @@ fn encode(user: &User) -> HashMap<String, AttributeValue> {
         ),
         (HOLDS.to_owned(), AttributeValue::M(HashMap::new())),
     ])
-}
-
-fn decode_returned(item: Option<&HashMap<String, AttributeValue>>) -> Result<User, StoreError> {
-    decode(item.ok_or_else(|| StoreError::Unavailable("DynamoDB returned no attributes for an update".into()))?)
 }
 
 fn decode(item: &HashMap<String, AttributeValue>) -> Result<User, StoreError> {
