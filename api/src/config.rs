@@ -48,9 +48,17 @@ pub struct Config {
     /// Seconds after which the hold of a call that never finished (a crashed process) is released.
     #[arg(long, env = "TOKENMETER_HOLD_TTL_SECS", default_value_t = 900)]
     pub hold_ttl_secs: u64,
+
     /// The DynamoDB table of the `dynamodb` store; created (on-demand capacity) when missing.
     #[arg(long, env = "TOKENMETER_TABLE", default_value = "tokenmeter")]
     pub table: String,
+
+    /// Milliseconds one operation of the `dynamodb` store may take, retries included, before
+    /// the request is answered with 503 `store_unavailable`.
+    #[arg(long, env = "TOKENMETER_STORE_TIMEOUT_MS", default_value_t = 3_000,
+          value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    pub store_timeout_ms: u64,
+
     /// Directory of the built web app (`cargo xtask build` writes it), served at `/`.
     #[arg(long, env = "TOKENMETER_WEB_DIR", default_value = "webapp/dist")]
     pub web_dir: PathBuf,

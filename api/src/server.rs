@@ -75,7 +75,7 @@ async fn stores(config: &Config) -> anyhow::Result<(Arc<dyn UserStore>, Keys)> {
             (store.clone(), store)
         }
         StoreKind::DynamoDb => {
-            let sdk = sdk_config_loader().load().await;
+            let sdk = sdk_config_loader(Duration::from_millis(config.store_timeout_ms)).load().await;
             let store = DynamoDbStore::open(aws_sdk_dynamodb::Config::from(&sdk), &config.table)
                 .await
                 .with_context(|| format!("opening the DynamoDB table '{}'", config.table))?;

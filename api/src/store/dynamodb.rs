@@ -14,7 +14,8 @@
 //! Failures: a condition that fails is an answer ([`StoreError::NotFound`] or
 //! [`StoreError::AlreadyExists`]), never an outage. A store that cannot be reached, times out,
 //! throttles or fails with a 5xx is [`StoreError::Unavailable`], after a bounded number of
-//! attempts with short timeouts, so a caller learns of an outage within about 3 s.
+//! attempts with short timeouts, so a caller learns of an outage within the operation timeout
+//! ([`DEFAULT_OPERATION_TIMEOUT`], 3 s, unless `TOKENMETER_STORE_TIMEOUT_MS` says otherwise).
 //!
 //! Retries never apply a write twice: reads are retried by the SDK's standard retry strategy,
 //! but a write is retried only when DynamoDB cannot have applied it (the connection was
@@ -66,12 +67,11 @@ const KEY_LABEL: &str = "label";
 const KEY_CREATED: &str = "createdAt";
 const REVOKED_AT: &str = "revokedAt";
 
-/// How long establishing a connection may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// How long one attempt (request sent to response read) may take.
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long one operation, retries included, may take.
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long one operation, retries included, may take unless configured otherwise
+/// (`TOKENMETER_STORE_TIMEOUT_MS`): a caller learns of an outage within this.
+pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
+/// The longest that establishing a connection may take.
+const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Attempts per operation, the first included.
 const MAX_ATTEMPTS: u32 = 3;
 /// How long `open` waits for a new table to become active.
@@ -97,14 +97,17 @@ pub struct DynamoDbStore {
 /// timeouts and retries, reading everything else from the standard chain (`AWS_REGION`,
 /// credentials, profiles, `AWS_ENDPOINT_URL_DYNAMODB`, …). Tests add a fixed region,
 /// credentials and endpoint.
-
-pub fn sdk_config_loader() -> ConfigLoader {
+///
+/// One operation, retries included, takes at most `operation_timeout`; one attempt at most
+/// two thirds of it, which leaves room to retry a connection that was refused.
+pub fn sdk_config_loader(operation_timeout: Duration) -> ConfigLoader {
+    let attempt_timeout = operation_timeout * 2 / 3;
     crate::aws::sdk_config_loader()
         .timeout_config(
             TimeoutConfig::builder()
-                .connect_timeout(CONNECT_TIMEOUT)
-                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                .operation_timeout(OPERATION_TIMEOUT)
+                .connect_timeout(MAX_CONNECT_TIMEOUT.min(attempt_timeout / 2))
+                .operation_attempt_timeout(attempt_timeout)
+                .operation_timeout(operation_timeout)
                 .build(),
         )
         .retry_config(

@@ -3,5 +3,5 @@
 mod dynamodb;
 mod embedded;
 
-pub use dynamodb::{DynamoDbStore, sdk_config_loader};
+pub use dynamodb::{DEFAULT_OPERATION_TIMEOUT, DynamoDbStore, sdk_config_loader};
 pub use embedded::EmbeddedStore;

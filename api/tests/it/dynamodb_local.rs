@@ -28,7 +28,7 @@ use testcontainers::{
     core::{IntoContainerPort, WaitFor},
     runners::AsyncRunner,
 };
-use tokenmeter_api::store::{DynamoDbStore, sdk_config_loader};
+use tokenmeter_api::store::{DEFAULT_OPERATION_TIMEOUT, DynamoDbStore, sdk_config_loader};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     sync::OnceCell,
@@ -190,10 +190,21 @@ async fn answers_http(port: u16) -> bool {
     matches!(tokio::time::timeout(Duration::from_secs(2), attempt).await, Ok(Some(())))
 }
 
-/// The SDK configuration tests use: the service's own HTTP client, timeouts and retries, with
-/// dummy credentials and a fixed region set here (never in the process environment).
+/// How long one store operation may take in the tests that are not about outages. DynamoDB
+/// Local (a JVM, cold at first) on a 2-core machine shared with Chromium and another test can
+/// take longer than the service's 3 s to answer 64 writers of one item; those tests check
+/// answers, not speed.
+const PATIENT_OPERATION_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The SDK configuration tests use: the service's own HTTP client, timeouts
+/// ([`DEFAULT_OPERATION_TIMEOUT`], which the outage tests hold the service to) and retries,
+/// with dummy credentials and a fixed region set here (never in the process environment).
 pub async fn sdk_config(endpoint: &str) -> aws_sdk_dynamodb::Config {
-    let sdk = sdk_config_loader()
+    sdk_config_with(endpoint, DEFAULT_OPERATION_TIMEOUT).await
+}
+
+async fn sdk_config_with(endpoint: &str, operation_timeout: Duration) -> aws_sdk_dynamodb::Config {
+    let sdk = sdk_config_loader(operation_timeout)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "tokenmeter-tests"))
         .load()
@@ -215,7 +226,8 @@ pub fn unique_table() -> String {
 /// A store on a fresh table of the shared DynamoDB Local.
 pub async fn fresh_store() -> DynamoDbStore {
     let endpoint = shared_endpoint().await;
-    DynamoDbStore::open(sdk_config(&endpoint).await, &unique_table()).await.expect("open a fresh DynamoDB table")
+    let config = sdk_config_with(&endpoint, PATIENT_OPERATION_TIMEOUT).await;
+    DynamoDbStore::open(config, &unique_table()).await.expect("open a fresh DynamoDB table")
 }
 
 /// What a [`FlakyProxy`] does with traffic.

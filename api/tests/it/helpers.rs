@@ -99,12 +99,12 @@ pub async fn spawn_app_with_cors(cors_origins: &[&str]) -> TestApp {
     spawn_app_with(AppOptions { cors_origins, ..AppOptions::default() }).await
 }
 
-/// The service on a fresh store of the kind `TOKENMETER_TEST_STORE` selects.
 /// A service that serves the web app from `web_dir`.
 pub async fn spawn_app_with_web(web_dir: &Path) -> TestApp {
     spawn_app_with(AppOptions { web_dir: Some(web_dir.to_owned()), ..AppOptions::default() }).await
 }
 
+/// The service on a fresh store of the kind `TOKENMETER_TEST_STORE` selects.
 pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     match TestStore::from_env() {
         TestStore::Embedded => {
@@ -119,6 +119,14 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     }
 }
 
+/// Sends the service's warnings and errors (or what `RUST_LOG` selects) to the test's
+/// captured output, so a failing test shows the cause behind a 5xx (a store's timeout, say).
+fn show_service_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    // Only the first call installs it; the others find it set.
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+}
+
 /// The service on the given stores; `data` is kept alive as long as the app.
 pub async fn spawn_app_on(
     store: Arc<dyn UserStore>,
@@ -126,6 +134,7 @@ pub async fn spawn_app_on(
     data: Option<TempDir>,
     options: AppOptions,
 ) -> TestApp {
+    show_service_logs();
     let admin = StartupAdminKey::new(ADMIN_KEY).expect("admin key");
     let settings = InvokeSettings {
         default_model: tokenmeter_api::config::DEFAULT_MODEL_ID.into(),
