@@ -1,5 +1,5 @@
 //! Durability as a user sees it: the real binary, killed without warning, keeps every
-//! acknowledged user and count when started again on the same data directory (embedded) or
+//! acknowledged user, count and model charge when started again on the same data directory (embedded) or
 //! the same table (DynamoDB, which the binary creates on its first start).
 
 use std::{
@@ -86,6 +86,16 @@ async fn a_killed_service_restarts_with_every_acknowledged_write_and_key() {
             client.record_usage("keep-1", &types::RecordUsageRequest { tokens_consumed: 4 }).await.unwrap();
         }
         client.update_user_limit("keep-2", &types::UpdateLimitRequest { new_limit: 2500 }).await.unwrap();
+        // A model call: its hold commits without an fsync, its settlement with one.
+        let ask = types::InvokeRequest {
+            prompt: "charge me once".into(),
+            system: None,
+            max_output_tokens: None,
+            model: None,
+            history: Vec::new(),
+        };
+        let charged = client.invoke_model("keep-2", &ask).await.unwrap().into_inner();
+        assert_eq!(charged.tokens_consumed, 8);
         client.delete_user("gone").await.unwrap();
         (admin_key, user_key.unwrap())
     }; // SIGKILL: no graceful shutdown, no flush.
@@ -97,5 +107,11 @@ async fn a_killed_service_restarts_with_every_acknowledged_write_and_key() {
     let client = Client::with_api_key(&service.url, &admin_key).unwrap();
     let users = client.list_users().await.unwrap().into_inner().users;
     let state: Vec<_> = users.iter().map(|u| (u.user_id.as_str(), u.token_limit, u.token_usage)).collect();
-    assert_eq!(state, [("keep-1", 1000, 100), ("keep-2", 2500, 0)]);
+    assert_eq!(state, [("keep-1", 1000, 100), ("keep-2", 2500, 8)]);
+    let charged = client.get_user("keep-2").await.unwrap().into_inner();
+    assert_eq!(
+        (charged.total_cost, charged.remaining_tokens),
+        (0.000072, 2492),
+        "the call's charge survives, its hold is gone"
+    );
 }
