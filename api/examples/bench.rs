@@ -6,6 +6,8 @@
 //! 2. invoke overhead: POST /invoke at a fixed 500 requests/s on the echo model (which takes
 //!    no time), so the latency is what the service adds: auth, count, reserve, settle;
 //! 3. start-up: spawning the release binary until its first answered request.
+//!
+//! Arguments: seconds per scenario (default 10), then the scenarios to run (all by default).
 
 use std::{
     sync::{
@@ -24,11 +26,22 @@ use tokenmeter_api::{
 };
 use tokenmeter_client::{Client, types};
 
+/// The service binary's allocator (api/src/main.rs), so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const ADMIN_KEY: &str = "bench-admin-key-0123456789";
+const SCENARIOS: [&str; 3] = ["records", "invoke", "startup"];
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let seconds: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(10);
+    let mut args = std::env::args().skip(1);
+    let seconds: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let scenarios: Vec<String> = args.collect();
+    if let Some(unknown) = scenarios.iter().find(|s| !SCENARIOS.contains(&s.as_str())) {
+        anyhow::bail!("no scenario '{unknown}'; the scenarios are {}", SCENARIOS.join(", "));
+    }
+    let run = |scenario: &str| scenarios.is_empty() || scenarios.iter().any(|s| s == scenario);
     let data = tempfile::tempdir()?;
     let store = Arc::new(EmbeddedStore::open(&data.path().join("bench.redb"))?);
     let settings = InvokeSettings {
@@ -45,9 +58,15 @@ async fn main() -> anyhow::Result<()> {
     let admin = Client::with_api_key(&base, ADMIN_KEY)?;
 
     println!("tokenmeter bench: {} cores, {seconds} s per scenario", std::thread::available_parallelism()?.get());
-    record_usage(&admin, &base, Duration::from_secs(seconds)).await?;
-    invoke_overhead(&admin, &base, Duration::from_secs(seconds)).await?;
-    startup()?;
+    if run("records") {
+        record_usage(&admin, &base, Duration::from_secs(seconds)).await?;
+    }
+    if run("invoke") {
+        invoke_overhead(&admin, &base, Duration::from_secs(seconds)).await?;
+    }
+    if run("startup") {
+        startup()?;
+    }
     Ok(())
 }
 

@@ -33,6 +33,8 @@ enum Command {
         /// Seconds per scenario.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Scenarios to run (`records`, `invoke`, `startup`); all of them when none is named.
+        scenarios: Vec<String>,
     },
     /// Build only the web app into webapp/dist and report its compressed size.
     BuildWeb,
@@ -47,7 +49,7 @@ fn main() -> anyhow::Result<()> {
         Command::Dev { listen } => tasks::dev(&listen),
         Command::Test => tasks::test(),
         Command::Build => tasks::build(),
-        Command::Bench { seconds } => tasks::bench(seconds),
+        Command::Bench { seconds, scenarios } => tasks::bench(seconds, &scenarios),
         Command::BuildWeb => tasks::build_webapp(),
         Command::Screenshots => tasks::screenshots(),
     }

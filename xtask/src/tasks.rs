@@ -117,21 +117,13 @@ pub fn build() -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn bench(seconds: u64) -> anyhow::Result<()> {
+pub fn bench(seconds: u64, scenarios: &[String]) -> anyhow::Result<()> {
     step("building the release binary and the bench");
     run(cargo().args(["build", "--release", "-p", "tokenmeter-api", "--bin", "tokenmeter", "--example", "bench"]))?;
     step("measuring");
-    run(cargo().args([
-        "run",
-        "--release",
-        "--quiet",
-        "-p",
-        "tokenmeter-api",
-        "--example",
-        "bench",
-        "--",
-        &seconds.to_string(),
-    ]))
+    run(cargo()
+        .args(["run", "--release", "--quiet", "-p", "tokenmeter-api", "--example", "bench", "--", &seconds.to_string()])
+        .args(scenarios))
 }
 
 /// Runs the browser tests with `TOKENMETER_SCREENSHOTS` set: each view is saved as a PNG.
