@@ -5,7 +5,7 @@ use futures::Stream;
 use super::{
     Error, IssuedKey, Keys, Money, Principal, Role, StoreError, Timestamp, TokenCount, TokenLimit, User, UserId,
     UserStore,
-    live::{self, Changes, Subscriber},
+    live::{Changes, Live},
 };
 
 /// The token-accounting service: every rule about users, limits and usage lives here, and
@@ -14,12 +14,12 @@ use super::{
 pub struct Tracker {
     store: Arc<dyn UserStore>,
     keys: Keys,
-    changes: Changes,
+    live: Live,
 }
 
 impl Tracker {
     pub fn new(store: Arc<dyn UserStore>, keys: Keys) -> Self {
-        Self { store, keys, changes: Changes::default() }
+        Self { live: Live::new(store.clone(), keys.clone()), store, keys }
     }
 
     pub fn store_kind(&self) -> &'static str {
@@ -28,7 +28,7 @@ impl Tracker {
 
     /// The announcements of changes made through this instance (live views listen to them).
     pub fn changes(&self) -> &Changes {
-        &self.changes
+        self.live.changes()
     }
 
     pub fn keys(&self) -> &Keys {
@@ -46,7 +46,7 @@ impl Tracker {
         by.require_admin()?;
         let user = User::new(id, limit, Timestamp::now());
         self.store.insert(&user).await.map_err(|e| Error::from_store(e, &user.id))?;
-        self.changes.publish(&user.id);
+        self.changes().publish(&user.id);
         let key = match issue_key {
             true => Some(
                 self.keys.issue(by, Role::User(user.id.clone()), Some(format!("{} (at creation)", user.id))).await?,
@@ -81,7 +81,7 @@ impl Tracker {
     pub async fn update_limit(&self, by: &Principal, id: &UserId, limit: TokenLimit) -> Result<User, Error> {
         by.require_admin()?;
         let user = self.store.set_limit(id, limit, Timestamp::now()).await.map_err(|e| Error::from_store(e, id))?;
-        self.changes.publish(id);
+        self.changes().publish(id);
         Ok(user)
     }
 
@@ -94,7 +94,7 @@ impl Tracker {
         }
         self.keys.revoke_all_of(id).await?;
         self.store.delete(id).await.map_err(|e| Error::from_store(e, id))?;
-        self.changes.publish(id);
+        self.changes().publish(id);
         Ok(())
     }
 
@@ -107,12 +107,12 @@ impl Tracker {
             StoreError::Overflow => Error::UsageOverflow { user: id.clone(), tokens: tokens.get() },
             other => Error::from_store(other, id),
         })?;
-        self.changes.publish(id);
+        self.changes().publish(id);
         Ok(user)
     }
 
     /// One user's snapshots as they change: the current one first, then one per change made
-    /// through any instance sharing the store (see [`live`]). Ends when the user is deleted.
+    /// through any instance sharing the store (see [`Live`]). Ends when the user is deleted.
     /// Admins, or the user's own key; the stream ends once that key stops working.
     pub async fn watch_user(
         &self,
@@ -120,16 +120,12 @@ impl Tracker {
         id: &UserId,
     ) -> Result<impl Stream<Item = User> + Send + 'static, Error> {
         let first = self.user(by, id).await?;
-        Ok(live::user_snapshots(self.store.clone(), self.subscriber(by), &self.changes, first))
+        Ok(self.live.user(by, first))
     }
 
     /// The whole user list, again on every change. Admin only.
     pub async fn watch_users(&self, by: &Principal) -> Result<impl Stream<Item = Vec<User>> + Send + 'static, Error> {
         let first = self.users(by).await?;
-        Ok(live::list_snapshots(self.store.clone(), self.subscriber(by), &self.changes, first))
-    }
-
-    fn subscriber(&self, by: &Principal) -> Subscriber {
-        Subscriber { keys: self.keys.clone(), principal: by.clone() }
+        Ok(self.live.list(by, first))
     }
 }

@@ -2,15 +2,24 @@
 //! first, then every change, from this instance (pushed) and from another instance sharing
 //! the store (polled), each well within a second.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use futures::StreamExt;
+use tokenmeter_api::domain::{
+    Hold, Money, StoreError, Timestamp, TokenCount, TokenLimit, User as DomainUser, UserId, UserStore, live::POLL_EVERY,
+};
 use tokenmeter_client::{
     ByteStream,
     types::{UpdateLimitRequest, User, UserList},
 };
 
-use crate::helpers::{error_of, spawn_app};
+use crate::helpers::{AppOptions, error_of, fresh_store, spawn_app, spawn_app_on};
 
 /// The longest a change may take to reach a subscriber.
 const WITHIN: Duration = Duration::from_secs(1);
@@ -121,4 +130,89 @@ async fn revoking_the_key_ends_its_open_streams() {
     let key_id = key.split('_').nth(1).unwrap();
     app.second_instance().await.client.revoke_key(key_id).await.unwrap();
     assert_eq!(events.next::<User>(WITHIN).await, None, "the stream ends within a poll");
+}
+
+#[tokio::test]
+async fn every_stream_of_one_user_shares_one_read_per_poll() {
+    const STREAMS: usize = 20;
+    const POLLS: u32 = 5;
+    let (users, keys, data) = fresh_store().await;
+    let counted = Arc::new(CountingStore { inner: users, reads: AtomicU64::new(0) });
+    let app = spawn_app_on(counted.clone(), keys, data, AppOptions::default()).await;
+    app.create_user("popular", 1000).await;
+    let mut streams = Vec::new();
+    for _ in 0..STREAMS {
+        let mut events = Events::new(app.client.user_events("popular").await.unwrap().into_inner());
+        assert_eq!(events.next::<User>(WITHIN).await.unwrap().token_usage, 0);
+        streams.push(events);
+    }
+
+    let before = counted.reads.load(Ordering::SeqCst);
+    tokio::time::sleep(POLL_EVERY * POLLS).await;
+    let reads = counted.reads.load(Ordering::SeqCst) - before;
+    // One feed for all of them: a read per poll (a late tick can add one), not one per stream.
+    assert!(reads <= u64::from(POLLS) + 1, "{reads} reads in {POLLS} polls of {STREAMS} streams");
+
+    app.record("popular", 3).await;
+    for events in &mut streams {
+        assert_eq!(events.next::<User>(WITHIN).await.unwrap().token_usage, 3, "every stream sees the change");
+    }
+}
+
+/// A user store that counts the reads live views make (`get` and `list`).
+struct CountingStore {
+    inner: Arc<dyn UserStore>,
+    reads: AtomicU64,
+}
+
+#[async_trait::async_trait]
+impl UserStore for CountingStore {
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+    async fn insert(&self, user: &DomainUser) -> Result<(), StoreError> {
+        self.inner.insert(user).await
+    }
+    async fn get(&self, id: &UserId) -> Result<Option<DomainUser>, StoreError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.get(id).await
+    }
+    async fn list(&self) -> Result<Vec<DomainUser>, StoreError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.list().await
+    }
+    async fn set_limit(&self, id: &UserId, limit: TokenLimit, at: Timestamp) -> Result<DomainUser, StoreError> {
+        self.inner.set_limit(id, limit, at).await
+    }
+    async fn add_usage(
+        &self,
+        id: &UserId,
+        tokens: TokenCount,
+        cost: Money,
+        at: Timestamp,
+    ) -> Result<DomainUser, StoreError> {
+        self.inner.add_usage(id, tokens, cost, at).await
+    }
+    async fn delete(&self, id: &UserId) -> Result<(), StoreError> {
+        self.inner.delete(id).await
+    }
+    async fn reserve(&self, id: &UserId, hold: &Hold) -> Result<DomainUser, StoreError> {
+        self.inner.reserve(id, hold).await
+    }
+    async fn settle(
+        &self,
+        id: &UserId,
+        hold: &Hold,
+        tokens: u64,
+        cost: Money,
+        at: Timestamp,
+    ) -> Result<DomainUser, StoreError> {
+        self.inner.settle(id, hold, tokens, cost, at).await
+    }
+    async fn release(&self, id: &UserId, hold: &Hold) -> Result<DomainUser, StoreError> {
+        self.inner.release(id, hold).await
+    }
+    async fn expired_holds(&self, now: Timestamp) -> Result<Vec<(UserId, Hold)>, StoreError> {
+        self.inner.expired_holds(now).await
+    }
 }

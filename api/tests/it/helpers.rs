@@ -106,15 +106,22 @@ pub async fn spawn_app_with_web(web_dir: &Path) -> TestApp {
 
 /// The service on a fresh store of the kind `TOKENMETER_TEST_STORE` selects.
 pub async fn spawn_app_with(options: AppOptions) -> TestApp {
+    let (users, keys, data) = fresh_store().await;
+    spawn_app_on(users, keys, data, options).await
+}
+
+/// A fresh store of the kind `TOKENMETER_TEST_STORE` selects, and the directory of its data
+/// (to be kept as long as the store).
+pub async fn fresh_store() -> (Arc<dyn UserStore>, Arc<dyn KeyStore>, Option<TempDir>) {
     match TestStore::from_env() {
         TestStore::Embedded => {
             let data = tempfile::tempdir().expect("temp dir");
             let store = Arc::new(EmbeddedStore::open(&data.path().join("tokenmeter.redb")).expect("open store"));
-            spawn_app_on(store.clone(), store, Some(data), options).await
+            (store.clone(), store, Some(data))
         }
         TestStore::DynamoDb => {
             let store = Arc::new(dynamodb_local::fresh_store().await);
-            spawn_app_on(store.clone(), store, None, options).await
+            (store.clone(), store, None)
         }
     }
 }
