@@ -126,6 +126,24 @@ pub async fn fresh_store() -> (Arc<dyn UserStore>, Arc<dyn KeyStore>, Option<Tem
     }
 }
 
+/// The environment that puts the `tokenmeter` binary on a fresh store of the kind
+/// `TOKENMETER_TEST_STORE` selects: a data directory under `data`, or a new DynamoDB Local
+/// table (which the binary creates).
+pub async fn binary_store_env(data: &Path) -> Vec<(&'static str, String)> {
+    match TestStore::from_env() {
+        TestStore::Embedded => vec![("TOKENMETER_DATA_DIR", data.display().to_string())],
+        // Dummy credentials and a fixed region for the child only, never for this process.
+        TestStore::DynamoDb => vec![
+            ("TOKENMETER_STORE", "dynamodb".to_owned()),
+            ("TOKENMETER_TABLE", dynamodb_local::unique_table()),
+            ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_local::shared_endpoint().await),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+        ],
+    }
+}
+
 /// Sends the service's warnings and errors (or what `RUST_LOG` selects) to the test's
 /// captured output, so a failing test shows the cause behind a 5xx (a store's timeout, say).
 fn show_service_logs() {

@@ -17,6 +17,7 @@ mod events;
 mod fake_bedrock;
 mod helpers;
 mod invoke;
+mod lambda;
 mod openapi;
 mod restart;
 mod store_conformance;

@@ -9,7 +9,7 @@ use std::{
 
 use tokenmeter_client::{Client, types};
 
-use crate::{dynamodb_local, helpers::TestStore};
+use crate::helpers::binary_store_env;
 
 struct Service {
     child: Child,
@@ -60,18 +60,7 @@ fn start(store_env: &[(&str, String)]) -> Service {
 #[tokio::test]
 async fn a_killed_service_restarts_with_every_acknowledged_write_and_key() {
     let data = tempfile::tempdir().unwrap();
-    let store_env = match TestStore::from_env() {
-        TestStore::Embedded => vec![("TOKENMETER_DATA_DIR", data.path().display().to_string())],
-        // Dummy credentials and a fixed region for the child only, never for this process.
-        TestStore::DynamoDb => vec![
-            ("TOKENMETER_STORE", "dynamodb".to_owned()),
-            ("TOKENMETER_TABLE", dynamodb_local::unique_table()),
-            ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_local::shared_endpoint().await),
-            ("AWS_REGION", "us-east-1".to_owned()),
-            ("AWS_ACCESS_KEY_ID", "test".to_owned()),
-            ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
-        ],
-    };
+    let store_env = binary_store_env(data.path()).await;
     let (admin_key, user_key) = {
         let service = start(&store_env);
         let admin_key = service.printed_admin_key.clone().expect("a first start prints a generated admin key");
