@@ -100,3 +100,29 @@ impl Config {
         self.data_dir.join("tokenmeter.redb")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    /// Flags win over the environment, so these hold whatever `TOKENMETER_*` is set.
+    #[test]
+    fn out_of_range_and_unknown_values_are_refused_with_the_allowed_ones() {
+        let refusal = |args: &[&str]| {
+            let args = ["tokenmeter"].iter().chain(args);
+            Cli::try_parse_from(args).err().expect("refused").to_string()
+        };
+        assert!(refusal(&["--store-timeout-ms", "50"]).contains("100..=60000"));
+        assert!(refusal(&["--store-timeout-ms", "60001"]).contains("100..=60000"));
+        assert!(refusal(&["--store", "postgres"]).contains("[possible values: embedded, dynamodb]"));
+        assert!(refusal(&["--listen", "localhost"]).contains("invalid socket address"));
+    }
+}
