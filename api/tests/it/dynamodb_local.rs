@@ -194,7 +194,7 @@ async fn answers_http(port: u16) -> bool {
 /// Local (a JVM, cold at first) on a 2-core machine shared with Chromium and another test can
 /// take longer than the service's 3 s to answer 64 writers of one item; those tests check
 /// answers, not speed.
-const PATIENT_OPERATION_TIMEOUT: Duration = Duration::from_secs(20);
+pub const PATIENT_OPERATION_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The SDK configuration tests use: the service's own HTTP client, timeouts
 /// ([`DEFAULT_OPERATION_TIMEOUT`], which the outage tests hold the service to) and retries,

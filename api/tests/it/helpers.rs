@@ -136,6 +136,7 @@ pub async fn binary_store_env(data: &Path) -> Vec<(&'static str, String)> {
         TestStore::DynamoDb => vec![
             ("TOKENMETER_STORE", "dynamodb".to_owned()),
             ("TOKENMETER_TABLE", dynamodb_local::unique_table()),
+            ("TOKENMETER_STORE_TIMEOUT_MS", dynamodb_local::PATIENT_OPERATION_TIMEOUT.as_millis().to_string()),
             ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_local::shared_endpoint().await),
             ("AWS_REGION", "us-east-1".to_owned()),
             ("AWS_ACCESS_KEY_ID", "test".to_owned()),
