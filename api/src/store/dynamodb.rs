@@ -236,7 +236,7 @@ impl DynamoDbStore {
     /// `PutItem` of a new item (a user or a key): [`StoreError::AlreadyExists`] if an item with
     /// its partition key is there.
     async fn put_new(&self, item: HashMap<String, AttributeValue>) -> Result<(), StoreError> {
-        let result = write_with_retries(|| {
+        let put = conditional_write("PutItem", || {
             self.client
                 .put_item()
                 .table_name(&self.table)
@@ -246,15 +246,8 @@ impl DynamoDbStore {
                 .customize()
                 .config_override(no_sdk_retries())
                 .send()
-        })
-        .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Err(StoreError::AlreadyExists)
-            }
-            Err(err) => Err(unavailable("PutItem", err)),
-        }
+        });
+        put.await?.map(drop).ok_or(StoreError::AlreadyExists)
     }
 
     /// One conditional `UpdateItem` (retried only when it cannot have been applied), answering
@@ -270,7 +263,7 @@ impl DynamoDbStore {
     ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
         let names: HashMap<String, String> = names.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         let values: HashMap<String, AttributeValue> = values.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-        let result = write_with_retries(|| {
+        let updated = conditional_write("UpdateItem", || {
             self.client
                 .update_item()
                 .table_name(&self.table)
@@ -283,15 +276,13 @@ impl DynamoDbStore {
                 .customize()
                 .config_override(no_sdk_retries())
                 .send()
-        })
-        .await;
-        match result {
-            Ok(out) => out
+        });
+        match updated.await? {
+            Some(out) => out
                 .attributes
                 .map(Some)
                 .ok_or_else(|| StoreError::Unavailable("DynamoDB returned no attributes for an update".into())),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(None),
-            Err(err) => Err(unavailable("UpdateItem", err)),
+            None => Ok(None),
         }
     }
 
@@ -395,7 +386,7 @@ impl UserStore for DynamoDbStore {
 
     /// `DeleteItem` if `attribute_exists(userId)`.
     async fn delete(&self, id: &UserId) -> Result<(), StoreError> {
-        let result = write_with_retries(|| {
+        let deleted = conditional_write("DeleteItem", || {
             self.client
                 .delete_item()
                 .table_name(&self.table)
@@ -405,15 +396,8 @@ impl UserStore for DynamoDbStore {
                 .customize()
                 .config_override(no_sdk_retries())
                 .send()
-        })
-        .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Err(StoreError::NotFound)
-            }
-            Err(err) => Err(unavailable("DeleteItem", err)),
-        }
+        });
+        deleted.await?.map(drop).ok_or(StoreError::NotFound)
     }
 
     /// `UpdateItem SET holds.#h ADD tokenReserved, tokenCommitted, tokenHeadroom` if the user
@@ -571,14 +555,15 @@ impl KeyStore for DynamoDbStore {
 }
 
 /// Writes opt out of the SDK's retries: it would also retry a timed-out request that may
-/// have been applied. [`write_with_retries`] retries only what cannot have been applied.
+/// have been applied. [`conditional_write`] retries only what cannot have been applied.
 fn no_sdk_retries() -> aws_sdk_dynamodb::config::Builder {
     aws_sdk_dynamodb::config::Builder::default().retry_config(RetryConfig::disabled())
 }
 
-/// Sends a conditional write up to [`MAX_ATTEMPTS`] times, retrying only when DynamoDB
-/// cannot have applied it.
-async fn write_with_retries<T, E, F, Fut>(send: F) -> Result<T, SdkError<E>>
+/// Sends a conditional write (the `operation`) up to [`MAX_ATTEMPTS`] times, retrying only
+/// when DynamoDB cannot have applied it. `Some(output)` when it was applied, `None` when its
+/// condition failed and nothing changed; any other failure is [`StoreError::Unavailable`].
+async fn conditional_write<T, E, F, Fut>(operation: &str, send: F) -> Result<Option<T>, StoreError>
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     F: Fn() -> Fut,
@@ -588,13 +573,17 @@ where
     let mut attempt = 1;
     loop {
         match send().await {
+            Ok(output) => return Ok(Some(output)),
+            Err(err) if err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException") => {
+                return Ok(None);
+            }
             Err(err) if attempt < MAX_ATTEMPTS && not_applied(&err) => {
                 tracing::debug!(attempt, error = %DisplayErrorContext(&err), "retrying a DynamoDB write that was not applied");
                 tokio::time::sleep(backoff).await;
                 backoff *= 4;
                 attempt += 1;
             }
-            result => return result,
+            Err(err) => return Err(unavailable(operation, err)),
         }
     }
 }
