@@ -9,6 +9,9 @@
 //!
 //! Arguments: seconds per scenario (default 10), then the scenarios to run (all by default).
 
+// A benchmark program: its figures are its output; it polls a child process it started.
+#![allow(clippy::print_stdout, clippy::disallowed_methods)]
+
 use std::{
     sync::{
         Arc,
@@ -21,7 +24,6 @@ use tokenmeter_api::{
     domain::{InvokeSettings, Keys, Services, StartupAdminKey},
     http,
     model::EchoProvider,
-    server,
     store::EmbeddedStore,
 };
 use tokenmeter_client::{Client, types};
@@ -51,9 +53,9 @@ async fn main() -> anyhow::Result<()> {
     };
     let admin = StartupAdminKey::new(ADMIN_KEY).map_err(anyhow::Error::msg)?;
     let services = Services::new(store.clone(), Keys::new(store, Some(admin)), Arc::new(EchoProvider), settings);
-    let (acceptor, addr) = server::bind("127.0.0.1:0".parse()?).await?;
-    let no_web_app = http::WebApp::new(&data.path().join("no-web-app"));
-    tokio::spawn(server::serve(acceptor, http::endpoint(services, &[], no_web_app)));
+    let (acceptor, addr) = http::bind("127.0.0.1:0".parse()?).await?;
+    let no_web_app = http::WebApp::new(data.path().join("no-web-app"));
+    tokio::spawn(http::serve(acceptor, http::endpoint(services, &[], no_web_app)));
     let base = format!("http://{addr}");
     let admin = Client::with_api_key(&base, ADMIN_KEY)?;
 

@@ -23,25 +23,3 @@ pub fn sdk_config_loader() -> ConfigLoader {
 pub fn http_client() -> SharedHttpClient {
     Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https()
 }
-
-/// Whether AWS credentials can be found without touching the network: environment variables,
-/// a profile file, web identity, a container role, or the Lambda runtime. (The EC2 instance
-/// metadata service is never probed at start-up; on EC2 set `TOKENMETER_MODEL_PROVIDER=bedrock`.)
-pub fn credentials_configured() -> bool {
-    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
-    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-    let profile_file = |env: &str, default: &str| {
-        std::env::var_os(env)
-            .map(std::path::PathBuf::from)
-            .or_else(|| home.as_ref().map(|h| h.join(default)))
-            .is_some_and(|p| p.is_file())
-    };
-    (set("AWS_ACCESS_KEY_ID") && set("AWS_SECRET_ACCESS_KEY"))
-        || set("AWS_PROFILE")
-        || set("AWS_WEB_IDENTITY_TOKEN_FILE")
-        || set("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
-        || set("AWS_CONTAINER_CREDENTIALS_FULL_URI")
-        || set("AWS_LAMBDA_FUNCTION_NAME")
-        || profile_file("AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials")
-        || profile_file("AWS_CONFIG_FILE", ".aws/config")
-}

@@ -66,6 +66,11 @@ pub struct Config {
     /// Log format: `pretty` for people, `json` for log pipelines.
     #[arg(long, env = "TOKENMETER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
+
+    /// Set by AWS Lambda: the Runtime API this process answers events from. When present, the
+    /// service runs as a Lambda function instead of listening on `TOKENMETER_LISTEN`.
+    #[arg(long, env = "AWS_LAMBDA_RUNTIME_API", hide = true)]
+    pub lambda_runtime_api: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -99,6 +104,41 @@ impl Config {
     pub fn embedded_db_path(&self) -> PathBuf {
         self.data_dir.join("tokenmeter.redb")
     }
+
+    /// The model provider: the configured one, else Bedrock when AWS credentials can be
+    /// found without touching the network, else the offline echo model.
+    pub fn model_provider(&self) -> ProviderKind {
+        self.model_provider.unwrap_or(if aws_credentials_configured() {
+            ProviderKind::Bedrock
+        } else {
+            ProviderKind::Echo
+        })
+    }
+}
+
+/// Whether AWS credentials can be found without touching the network: environment variables,
+/// a profile file, web identity, a container role, or the Lambda runtime. (The EC2 instance
+/// metadata service is never probed at start-up; on EC2 set `TOKENMETER_MODEL_PROVIDER=bedrock`.)
+// The one place outside clap that reads the environment: the AWS chain's own variables,
+// which decide a default rather than configure the service.
+#[allow(clippy::disallowed_methods)]
+fn aws_credentials_configured() -> bool {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let profile_file = |env: &str, default: &str| {
+        std::env::var_os(env)
+            .map(PathBuf::from)
+            .or_else(|| home.as_ref().map(|h| h.join(default)))
+            .is_some_and(|p| p.is_file())
+    };
+    (set("AWS_ACCESS_KEY_ID") && set("AWS_SECRET_ACCESS_KEY"))
+        || set("AWS_PROFILE")
+        || set("AWS_WEB_IDENTITY_TOKEN_FILE")
+        || set("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        || set("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+        || set("AWS_LAMBDA_FUNCTION_NAME")
+        || profile_file("AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials")
+        || profile_file("AWS_CONFIG_FILE", ".aws/config")
 }
 
 #[cfg(test)]

@@ -41,16 +41,23 @@ async fn main() -> anyhow::Result<()> {
             server::run(cli.config).await
         }
         Command::AdminKey => {
-            println!("{}", server::issue_admin_key(&cli.config).await?);
+            let key = server::issue_admin_key(&cli.config).await?;
+            print_output(&format!("{key}\n"));
             Ok(())
         }
         Command::Openapi { out } => {
             let spec = server::openapi_json()?;
             match out {
                 Some(path) => std::fs::write(&path, spec)?,
-                None => print!("{spec}"),
+                None => print_output(&spec),
             }
             Ok(())
         }
     }
+}
+
+/// What a command answers (a key, the spec), on standard output; logs go to standard error.
+#[allow(clippy::print_stdout)]
+fn print_output(text: &str) {
+    print!("{text}");
 }

@@ -1,12 +1,8 @@
 //! Turns a [`Config`] into a running service.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
-use poem::{
-    Server,
-    listener::{Acceptor, Listener, TcpListener},
-};
 
 use crate::{
     aws,
@@ -44,10 +40,7 @@ async fn provider(config: &Config) -> anyhow::Result<Arc<dyn ModelProvider>> {
             config.model_id
         );
     }
-    let kind = config
-        .model_provider
-        .unwrap_or_else(|| if aws::credentials_configured() { ProviderKind::Bedrock } else { ProviderKind::Echo });
-    Ok(match kind {
+    Ok(match config.model_provider() {
         ProviderKind::Echo => Arc::new(EchoProvider),
         ProviderKind::Bedrock => {
             let settings =
@@ -91,21 +84,17 @@ async fn stores(config: &Config) -> anyhow::Result<(Arc<dyn UserStore>, Keys)> {
 /// function when started by the Lambda runtime.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let services = services(&config).await?;
-    let on_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    let on_lambda = config.lambda_runtime_api.is_some();
     if config.admin_key.is_none() && !on_lambda {
         ensure_admin_key(services.tracker.keys()).await?;
     }
     sweep_expired_holds(services.invocations.clone());
     let app = http::endpoint(services, &config.cors_origins, http::WebApp::new(&config.web_dir));
     if on_lambda {
-        tracing::info!("running on AWS Lambda");
-        return poem_lambda::run(app).await.map_err(|e| anyhow::anyhow!("lambda runtime: {e}"));
+        return http::run_on_lambda(app).await;
     }
-    let acceptor = TcpListener::bind(config.listen)
-        .into_acceptor()
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    serve(acceptor, app).await
+    let (acceptor, _) = http::bind(config.listen).await?;
+    http::serve(acceptor, app).await
 }
 
 /// The OpenAPI document. It depends on neither store nor model: throwaway ones satisfy the types.
@@ -165,22 +154,6 @@ pub async fn issue_admin_key(config: &Config) -> anyhow::Result<String> {
     Ok(issued.token)
 }
 
-/// Serves `app` on an already-bound acceptor (tests bind port 0 and read the address first).
-pub async fn serve(acceptor: impl Acceptor + 'static, app: impl poem::Endpoint + 'static) -> anyhow::Result<()> {
-    if let Some(addr) = acceptor.local_addr().first().and_then(|a| a.as_socket_addr().copied()) {
-        tracing::info!(url = %format!("http://{addr}"), docs = %format!("http://{addr}/docs"), "serving");
-    }
-    Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(app, shutdown_signal(), None)
-        .await
-        .context("server failed")
-}
-
-async fn shutdown_signal() {
-    let _ = tokio::signal::ctrl_c().await;
-    tracing::info!("shutting down");
-}
-
 pub fn init_logging(format: LogFormat) {
     use tracing_subscriber::{EnvFilter, fmt};
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,poem=info"));
@@ -189,15 +162,4 @@ pub fn init_logging(format: LogFormat) {
         LogFormat::Pretty => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
-}
-
-/// Binds `addr` (port 0 picks a free port) and returns the acceptor and its address.
-pub async fn bind(addr: SocketAddr) -> anyhow::Result<(impl Acceptor + 'static, SocketAddr)> {
-    let acceptor = TcpListener::bind(addr).into_acceptor().await?;
-    let local = acceptor
-        .local_addr()
-        .first()
-        .and_then(|a| a.as_socket_addr().copied())
-        .context("listener has no socket address")?;
-    Ok((acceptor, local))
 }

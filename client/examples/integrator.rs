@@ -5,6 +5,9 @@
 //! TOKENMETER_API_KEY=tmk_… cargo run -p tokenmeter-client --example integrator -- http://127.0.0.1:8080
 //! ```
 
+// An example program: it prints what it did and reads its base URL and key from the environment.
+#![allow(clippy::print_stdout, clippy::disallowed_methods)]
+
 use tokenmeter_client::{
     Client, Error,
     types::{CreateUserRequest, RecordUsageRequest},

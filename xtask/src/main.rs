@@ -2,8 +2,23 @@
 //!
 //! Cheap to compile on purpose (clap + anyhow): heavy work is delegated to `cargo` itself.
 //! Every command is idempotent and installs what it needs, or names the command that does.
+//! One module per command; `shell` and `tools` hold what they share.
 
-mod tasks;
+// A command-line tool: what it prints is its output.
+#![allow(clippy::print_stderr, clippy::print_stdout)]
+
+mod bench;
+mod build;
+mod containers;
+mod dev;
+mod lint;
+mod openapi;
+mod screenshots;
+mod shell;
+mod test;
+mod tidy;
+mod tools;
+mod web;
 
 use clap::{Parser, Subcommand};
 
@@ -24,8 +39,10 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
     },
-    /// Run every test, installing what the tests need first.
+    /// Run every check and test, installing what they need first (lints first).
     Test,
+    /// Formatting, clippy and rustdoc with warnings denied, cargo deny, cargo machete.
+    Lint,
     /// Build release artifacts: the web app (webapp/dist) and the service binary.
     Build,
     /// Measure throughput, latency and start-up (release build, real embedded store).
@@ -38,19 +55,19 @@ enum Command {
     },
     /// Build only the web app into webapp/dist and report its compressed size.
     BuildWeb,
-    /// Drive every view in headless Chromium and save screenshots at 1280 and 768 px into
-    /// docs/screenshots/.
+    /// Drive every view in headless Chromium and save screenshots into docs/screenshots/.
     Screenshots,
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Openapi => tasks::openapi(),
-        Command::Dev { listen } => tasks::dev(&listen),
-        Command::Test => tasks::test(),
-        Command::Build => tasks::build(),
-        Command::Bench { seconds, scenarios } => tasks::bench(seconds, &scenarios),
-        Command::BuildWeb => tasks::build_webapp(),
-        Command::Screenshots => tasks::screenshots(),
+        Command::Openapi => openapi::openapi(),
+        Command::Dev { listen } => dev::dev(&listen),
+        Command::Test => test::test(),
+        Command::Lint => lint::lint(),
+        Command::Build => build::build(),
+        Command::Bench { seconds, scenarios } => bench::bench(seconds, &scenarios),
+        Command::BuildWeb => web::build_webapp(),
+        Command::Screenshots => screenshots::screenshots(),
     }
 }

@@ -102,10 +102,10 @@ impl Keys {
 
     /// Who presents `token`? Unknown, malformed and revoked keys are all [`Error::InvalidKey`].
     pub async fn authenticate(&self, token: &str) -> Result<Principal, Error> {
-        if let Some(startup) = &self.startup_admin {
-            if bool::from(hash(token).ct_eq(&startup.0)) {
-                return Ok(Principal::Admin { key: None });
-            }
+        if let Some(startup) = &self.startup_admin
+            && bool::from(hash(token).ct_eq(&startup.0))
+        {
+            return Ok(Principal::Admin { key: None });
         }
         let (id, secret) = token
             .strip_prefix(PREFIX)

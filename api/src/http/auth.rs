@@ -12,7 +12,7 @@ use poem_openapi::{
 use super::error::ApiError;
 use crate::domain::{Keys, Principal};
 
-pub struct Caller(pub Principal);
+pub(super) struct Caller(pub Principal);
 
 const BEARER: &str = "BearerAuth";
 const API_KEY: &str = "ApiKeyAuth";

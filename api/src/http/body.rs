@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::error::{ApiError, MAX_BODY_BYTES};
 
-pub struct JsonBody<T>(pub T);
+pub(super) struct JsonBody<T>(pub T);
 
 impl<'a, T: Type + DeserializeOwned + Send> ApiExtractor<'a> for JsonBody<T> {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
@@ -49,7 +49,7 @@ impl<'a, T: Type + DeserializeOwned + Send> ApiExtractor<'a> for JsonBody<T> {
 
 /// Parses `bytes` as `T`. Content-Type is not checked: a body that parses as JSON is JSON
 /// (curl's `-d` sends form encoding by default, and a clear parse error serves better than a 415).
-pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+pub(super) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::invalid_json("the body is empty"));
     }
@@ -80,7 +80,7 @@ fn kind(value: &Value) -> String {
 
 /// Deserializes a whole number, with a reason a person understands for anything else.
 /// Integral floats (`100.0`) are accepted; fractions, strings, negatives and null are not.
-pub fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+pub(super) fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
     let value = Value::deserialize(deserializer)?;
     let reject = |what: String| Err(D::Error::custom(format!("must be a whole number, not {what}")));
     match &value {
@@ -102,7 +102,7 @@ pub fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D
 }
 
 /// Deserializes a string, rejecting other JSON types with a readable reason.
-pub fn string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+pub(super) fn string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     match Value::deserialize(deserializer)? {
         Value::String(s) => Ok(s),
         other => Err(D::Error::custom(format!("must be a string, not {}", kind(&other)))),
@@ -110,7 +110,7 @@ pub fn string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::E
 }
 
 /// Deserializes an optional string (`null` or absent is `None`).
-pub fn optional_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+pub(super) fn optional_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
     match Value::deserialize(deserializer)? {
         Value::Null => Ok(None),
         Value::String(s) => Ok(Some(s)),
@@ -119,7 +119,7 @@ pub fn optional_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Opt
 }
 
 /// Deserializes an optional whole number (`null` or absent is `None`).
-pub fn optional_whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+pub(super) fn optional_whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
     match Option::<Value>::deserialize(deserializer)? {
         None | Some(Value::Null) => Ok(None),
         Some(value) => whole_number(value).map(Some).map_err(D::Error::custom),
@@ -127,8 +127,7 @@ pub fn optional_whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Resu
 }
 
 /// Deserializes an optional boolean (`null` or absent is `None`).
-
-pub fn optional_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
+pub(super) fn optional_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
     match Value::deserialize(deserializer)? {
         Value::Null => Ok(None),
         Value::Bool(b) => Ok(Some(b)),

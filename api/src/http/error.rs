@@ -57,7 +57,7 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    pub details: Option<ErrorDetails>,
+    pub details: Option<Box<ErrorDetails>>,
 }
 
 /// The largest request body accepted.
@@ -69,7 +69,7 @@ impl ApiError {
     }
 
     fn with_details(mut self, details: ErrorDetails) -> Self {
-        self.details = Some(details);
+        self.details = Some(Box::new(details));
         self
     }
 
@@ -178,7 +178,11 @@ impl ApiError {
     }
 
     pub fn body(&self) -> ErrorBody {
-        ErrorBody { error: self.code.to_owned(), message: self.message.clone(), details: self.details.clone() }
+        ErrorBody {
+            error: self.code.to_owned(),
+            message: self.message.clone(),
+            details: self.details.as_deref().cloned(),
+        }
     }
 
     /// Turns any error poem or poem-openapi raised outside our handlers into our shape.
@@ -335,7 +339,7 @@ impl ApiResponse for ApiError {
     }
 }
 
-pub type ApiResult<T> = Result<T, ApiError>;
+pub(super) type ApiResult<T> = Result<T, ApiError>;
 
 #[cfg(test)]
 mod tests {

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::domain::{Tracker, UserId};
 
-pub struct EventsApi {
+pub(super) struct EventsApi {
     pub tracker: Tracker,
 }
 

@@ -3,14 +3,14 @@ use poem_openapi::{Object, OpenApi, payload::Json};
 use super::ApiTags;
 use crate::domain::{Invocations, Tracker};
 
-pub struct HealthApi {
+pub(super) struct HealthApi {
     pub tracker: Tracker,
     pub invocations: Invocations,
 }
 
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase")]
-pub struct Health {
+pub(super) struct Health {
     /// `ok` when the service is serving.
     pub status: String,
     /// The store in use: `embedded` or `dynamodb`.

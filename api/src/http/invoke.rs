@@ -20,14 +20,14 @@ use super::{
 };
 use crate::domain::{Invocation, Invocations, Prompt, Speaker, StreamItem, Turn, UserId, ValidationError};
 
-pub struct InvokeApi {
+pub(super) struct InvokeApi {
     pub invocations: Invocations,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Deserialize)]
 #[oai(rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
-pub enum ChatRole {
+pub(super) enum ChatRole {
     User,
     Assistant,
 }
@@ -36,7 +36,7 @@ pub enum ChatRole {
 #[derive(Debug, Clone, Object, Deserialize)]
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
-pub struct ChatTurn {
+pub(super) struct ChatTurn {
     pub role: ChatRole,
     #[serde(deserialize_with = "body::string")]
     pub text: String,
@@ -45,7 +45,7 @@ pub struct ChatTurn {
 #[derive(Debug, Object, Deserialize)]
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
-pub struct InvokeRequest {
+pub(super) struct InvokeRequest {
     /// What to ask the model: 1 to 200,000 characters.
     #[serde(deserialize_with = "body::string")]
     pub prompt: String,

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::domain::{self, ApiKey, KeyId, Principal, Role, Tracker, UserId};
 
-pub struct KeysApi {
+pub(super) struct KeysApi {
     pub tracker: Tracker,
 }
 
@@ -28,7 +28,7 @@ pub enum KeyRole {
 /// An API key as listed: never its secret.
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase")]
-pub struct KeyView {
+pub(super) struct KeyView {
     pub key_id: String,
     pub role: KeyRole,
     /// The user a user key belongs to.
@@ -92,7 +92,7 @@ impl From<&domain::IssuedKey> for IssuedKeyBody {
 #[derive(Debug, Object, Deserialize)]
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
-pub struct IssueKeyRequest {
+pub(super) struct IssueKeyRequest {
     /// `admin` or `user`.
     pub role: KeyRole,
     /// For `user` keys: the user the key belongs to (must exist).
@@ -105,7 +105,7 @@ pub struct IssueKeyRequest {
 
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase")]
-pub struct KeyList {
+pub(super) struct KeyList {
     /// Every key, revoked ones included, ordered by ID.
     pub keys: Vec<KeyView>,
 }
@@ -113,7 +113,7 @@ pub struct KeyList {
 /// Who the caller is.
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase")]
-pub struct Me {
+pub(super) struct Me {
     pub role: KeyRole,
     /// For user keys: the caller's user.
     #[oai(skip_serializing_if_is_none)]

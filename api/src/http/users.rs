@@ -13,7 +13,7 @@ use super::{
 };
 use crate::domain::{self, TokenCount, TokenLimit, Tracker, UserId};
 
-pub struct UsersApi {
+pub(super) struct UsersApi {
     pub tracker: Tracker,
 }
 
@@ -73,14 +73,14 @@ impl From<&domain::User> for UserResult {
 
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase")]
-pub struct UserList {
+pub(super) struct UserList {
     /// Every user, ordered by ID.
     pub users: Vec<UserView>,
 }
 
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase")]
-pub struct DeletedUser {
+pub(super) struct DeletedUser {
     /// Always `true`: the user was deleted.
     pub success: bool,
     /// `User deleted successfully`.
@@ -92,7 +92,7 @@ pub struct DeletedUser {
 #[derive(Debug, Object, Deserialize)]
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
-pub struct CreateUserRequest {
+pub(super) struct CreateUserRequest {
     /// 1–128 characters: letters, digits, `.`, `_`, `-`, `@`.
     #[serde(deserialize_with = "body::string")]
     pub user_id: String,
@@ -117,7 +117,7 @@ pub struct CreatedUser {
 #[derive(Debug, Object, Deserialize)]
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
-pub struct UpdateLimitRequest {
+pub(super) struct UpdateLimitRequest {
     /// A positive whole number, at most 2^53.
     #[serde(deserialize_with = "body::whole_number")]
     pub new_limit: u64,
@@ -126,7 +126,7 @@ pub struct UpdateLimitRequest {
 #[derive(Debug, Object, Deserialize)]
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
-pub struct RecordUsageRequest {
+pub(super) struct RecordUsageRequest {
     /// Tokens consumed: a whole number from 0 to 2^53.
     #[serde(deserialize_with = "body::whole_number")]
     pub tokens_consumed: u64,

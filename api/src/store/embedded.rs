@@ -19,8 +19,8 @@ use crate::domain::{
     UserStore,
 };
 
-const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
-const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
+const USERS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("users");
+const KEYS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("keys");
 
 /// The most writes one transaction carries; bounds the latency a batch adds.
 const MAX_BATCH: usize = 512;

@@ -14,7 +14,7 @@ use fantoccini::{ClientBuilder, Locator, elements::Element};
 use serde_json::json;
 use tokenmeter_client::types::{CreateUserRequest, UpdateLimitRequest};
 
-use crate::helpers::{ADMIN_KEY, TestApp, error_of, spawn_app_with_web};
+use crate::helpers::{ADMIN_KEY, TestApp, error_of, spawn_app_with_web, test_env};
 
 /// How long the app may take to show something the test waits for (first load included).
 const PATIENCE: Duration = Duration::from_secs(15);
@@ -98,16 +98,16 @@ async fn spawn_buffering_proxy(app: &TestApp) -> String {
             Ok::<_, poem::Error>(response.body(Body::from(bytes.to_vec())))
         }
     });
-    let (acceptor, addr) = tokenmeter_api::server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let (acceptor, addr) = tokenmeter_api::http::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     tokio::spawn(async move {
-        let _ = tokenmeter_api::server::serve(acceptor, proxy).await;
+        let _ = tokenmeter_api::http::serve(acceptor, proxy).await;
     });
     format!("http://{addr}")
 }
 
 async fn open_browser(app: &TestApp) -> Browser {
     let port = free_port();
-    let chromedriver = std::env::var("TOKENMETER_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+    let chromedriver = test_env("TOKENMETER_CHROMEDRIVER").unwrap_or_else(|| "chromedriver".into());
     let driver = Command::new(&chromedriver)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
@@ -119,7 +119,7 @@ async fn open_browser(app: &TestApp) -> Browser {
             )
         });
     let profile = tempfile::tempdir().unwrap();
-    let chromium = std::env::var("TOKENMETER_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let chromium = test_env("TOKENMETER_CHROMIUM").unwrap_or_else(|| "/usr/bin/chromium".into());
     let capabilities = json!({
         "browserName": "chrome",
         "goog:chromeOptions": {
@@ -159,13 +159,13 @@ impl Browser {
         let started = Instant::now();
         let mut last = None;
         loop {
-            if let Ok(element) = self.c.find(Locator::Css(css)).await {
-                if let Ok(text) = element.text().await {
-                    if ok(&text) {
-                        return text;
-                    }
-                    last = Some(text);
+            if let Ok(element) = self.c.find(Locator::Css(css)).await
+                && let Ok(text) = element.text().await
+            {
+                if ok(&text) {
+                    return text;
                 }
+                last = Some(text);
             }
             if started.elapsed() > within {
                 panic!("{css} did not show the expected text within {within:?} (last: {last:?})");
@@ -177,10 +177,10 @@ impl Browser {
     async fn wait_for(&self, css: &str) -> Element {
         let started = Instant::now();
         loop {
-            if let Ok(element) = self.c.find(Locator::Css(css)).await {
-                if element.is_displayed().await.unwrap_or(false) {
-                    return element;
-                }
+            if let Ok(element) = self.c.find(Locator::Css(css)).await
+                && element.is_displayed().await.unwrap_or(false)
+            {
+                return element;
             }
             assert!(started.elapsed() < PATIENCE, "{css} did not appear within {PATIENCE:?}");
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -255,7 +255,7 @@ impl Browser {
 
     /// Saves the view at 1280 and 768 px when `TOKENMETER_SCREENSHOTS` names a directory.
     async fn screenshot(&self, name: &str) {
-        let Some(dir) = std::env::var_os("TOKENMETER_SCREENSHOTS") else { return };
+        let Some(dir) = test_env("TOKENMETER_SCREENSHOTS") else { return };
         let dir = std::path::PathBuf::from(dir);
         std::fs::create_dir_all(&dir).unwrap();
         for width in [1280, 768] {

@@ -34,7 +34,7 @@ async fn create_answers_201_with_success_and_the_user_at_both_levels() {
 async fn duplicate_ids_get_409_and_the_original_is_untouched() {
     let app = spawn_app().await;
     app.create_user("bob", 500).await;
-    app.record(&"bob", 7).await;
+    app.record("bob", 7).await;
     let (status, err) = error_of(
         app.client.create_user(&CreateUserRequest { user_id: "bob".into(), token_limit: 9, issue_key: None }).await,
     );

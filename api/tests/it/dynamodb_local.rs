@@ -34,12 +34,14 @@ use tokio::{
     sync::OnceCell,
 };
 
-pub const IMAGE: &str = "amazon/dynamodb-local";
+use crate::helpers::test_env;
+
+pub(crate) const IMAGE: &str = "amazon/dynamodb-local";
 /// The DynamoDB Local version; `cargo xtask test` builds this tag when it is missing.
-pub const TAG: &str = "3.3.0";
+pub(crate) const TAG: &str = "3.3.0";
 /// Every container the tests start carries this label, so `cargo xtask test` can remove the
 /// shared one (a static is never dropped) when the run ends.
-pub const LABEL: (&str, &str) = ("tokenmeter.test", "dynamodb-local");
+pub(crate) const LABEL: (&str, &str) = ("tokenmeter.test", "dynamodb-local");
 const PORT: u16 = 8000;
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -62,15 +64,13 @@ async fn on_containers_runtime<T: Send + 'static>(task: impl Future<Output = T> 
 }
 
 /// True when the tests use `AWS_ENDPOINT_URL_DYNAMODB` and start no container.
-pub fn uses_external_endpoint() -> bool {
-    std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok_and(|u| !u.is_empty())
+pub(crate) fn uses_external_endpoint() -> bool {
+    test_env("AWS_ENDPOINT_URL_DYNAMODB").is_some()
 }
 
 /// The endpoint every test shares: `AWS_ENDPOINT_URL_DYNAMODB`, or the one container.
-pub async fn shared_endpoint() -> String {
-    if let Ok(url) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
-        && !url.is_empty()
-    {
+pub(crate) async fn shared_endpoint() -> String {
+    if let Some(url) = test_env("AWS_ENDPOINT_URL_DYNAMODB") {
         return url;
     }
     static SHARED: OnceCell<String> = OnceCell::const_new();
@@ -91,14 +91,14 @@ pub async fn shared_endpoint() -> String {
 ///
 /// (Not `podman pause`: on this machine freezing a container's cgroup stalled the whole VM's
 /// process supervisor, and every session's processes were killed.)
-pub struct OwnedDynamoDb {
+pub(crate) struct OwnedDynamoDb {
     pub endpoint: String,
     port: u16,
     container: Option<Arc<ContainerAsync<GenericImage>>>,
 }
 
 impl OwnedDynamoDb {
-    pub async fn start_durable() -> Self {
+    pub(crate) async fn start_durable() -> Self {
         // A port that is free now; the container keeps it across restarts.
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         const ARGS: &[&str] = &["-jar", "DynamoDBLocal.jar", "-sharedDb", "-dbPath", "."];
@@ -107,13 +107,13 @@ impl OwnedDynamoDb {
     }
 
     /// Stops the container (DynamoDB Local exits; connections are refused).
-    pub async fn stop(&self) {
+    pub(crate) async fn stop(&self) {
         let container = self.container();
         on_containers_runtime(async move { container.stop().await }).await.expect("stop the container");
     }
 
     /// Starts the stopped container again and waits until it answers.
-    pub async fn restart(&self) {
+    pub(crate) async fn restart(&self) {
         let container = self.container();
         on_containers_runtime(async move { container.start().await }).await.expect("start the container");
         wait_until_answering(self.port).await;
@@ -194,12 +194,12 @@ async fn answers_http(port: u16) -> bool {
 /// Local (a JVM, cold at first) on a 2-core machine shared with Chromium and another test can
 /// take longer than the service's 3 s to answer 64 writers of one item; those tests check
 /// answers, not speed.
-pub const PATIENT_OPERATION_TIMEOUT: Duration = Duration::from_secs(20);
+pub(crate) const PATIENT_OPERATION_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The SDK configuration tests use: the service's own HTTP client, timeouts
 /// ([`DEFAULT_OPERATION_TIMEOUT`], which the outage tests hold the service to) and retries,
 /// with dummy credentials and a fixed region set here (never in the process environment).
-pub async fn sdk_config(endpoint: &str) -> aws_sdk_dynamodb::Config {
+pub(crate) async fn sdk_config(endpoint: &str) -> aws_sdk_dynamodb::Config {
     sdk_config_with(endpoint, DEFAULT_OPERATION_TIMEOUT).await
 }
 
@@ -213,7 +213,7 @@ async fn sdk_config_with(endpoint: &str, operation_timeout: Duration) -> aws_sdk
 }
 
 /// A table name no other test (or earlier run against the same endpoint) uses.
-pub fn unique_table() -> String {
+pub(crate) fn unique_table() -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     format!(
         "tokenmeter-test-{}-{}-{:08x}",
@@ -224,7 +224,7 @@ pub fn unique_table() -> String {
 }
 
 /// A store on a fresh table of the shared DynamoDB Local.
-pub async fn fresh_store() -> DynamoDbStore {
+pub(crate) async fn fresh_store() -> DynamoDbStore {
     let endpoint = shared_endpoint().await;
     let config = sdk_config_with(&endpoint, PATIENT_OPERATION_TIMEOUT).await;
     DynamoDbStore::open(config, &unique_table()).await.expect("open a fresh DynamoDB table")
@@ -232,7 +232,7 @@ pub async fn fresh_store() -> DynamoDbStore {
 
 /// What a [`FlakyProxy`] does with traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Link {
+pub(crate) enum Link {
     /// Passes everything on.
     Up,
     /// Accepts connections and takes in bytes but passes nothing on, in either direction,
@@ -243,14 +243,14 @@ pub enum Link {
 }
 
 /// A TCP proxy in front of a DynamoDB endpoint whose link a test can break.
-pub struct FlakyProxy {
+pub(crate) struct FlakyProxy {
     pub endpoint: String,
     link: tokio::sync::watch::Sender<Link>,
     accept: tokio::task::JoinHandle<()>,
 }
 
 impl FlakyProxy {
-    pub async fn start(upstream: &str) -> Self {
+    pub(crate) async fn start(upstream: &str) -> Self {
         let upstream = upstream.trim_start_matches("http://").trim_end_matches('/').to_owned();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let endpoint = format!("http://{}", listener.local_addr().expect("proxy address"));
@@ -271,7 +271,7 @@ impl FlakyProxy {
         Self { endpoint, link, accept }
     }
 
-    pub fn set(&self, link: Link) {
+    pub(crate) fn set(&self, link: Link) {
         self.link.send_replace(link);
     }
 }

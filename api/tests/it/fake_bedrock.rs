@@ -14,25 +14,25 @@ use wiremock::{
 };
 
 /// The default model as the SDK puts it in the path: URL-encoded.
-pub const CONVERSE_PATH: &str = "/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/converse";
-pub const STREAM_PATH: &str = "/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/converse-stream";
+pub(crate) const CONVERSE_PATH: &str = "/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/converse";
+pub(crate) const STREAM_PATH: &str = "/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/converse-stream";
 /// CountTokens is asked about the base model, not the inference profile.
-pub const COUNT_PATH: &str = "/model/anthropic.claude-sonnet-4-5-20250929-v1%3A0/count-tokens";
+pub(crate) const COUNT_PATH: &str = "/model/anthropic.claude-sonnet-4-5-20250929-v1%3A0/count-tokens";
 
 /// Every request must be SigV4-signed for Bedrock in us-east-1 with the test credentials.
 const SIGNED: &str = r"^AWS4-HMAC-SHA256 Credential=AKIDTOKENMETERTEST/\d{8}/us-east-1/bedrock/aws4_request";
 
-pub struct FakeBedrock {
+pub(crate) struct FakeBedrock {
     pub server: MockServer,
 }
 
 impl FakeBedrock {
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self { server: MockServer::start().await }
     }
 
     /// The real Bedrock provider, pointed at this server, with short timeouts and back-offs.
-    pub async fn provider(&self, timeout: Duration) -> BedrockProvider {
+    pub(crate) async fn provider(&self, timeout: Duration) -> BedrockProvider {
         let sdk = aws_config::SdkConfig::builder()
             .region(Region::new("us-east-1"))
             .endpoint_url(self.server.uri())
@@ -51,7 +51,7 @@ impl FakeBedrock {
     }
 
     /// CountTokens answers `tokens`.
-    pub async fn count_tokens(&self, tokens: u64) {
+    pub(crate) async fn count_tokens(&self, tokens: u64) {
         Mock::given(method("POST"))
             .and(path(COUNT_PATH))
             .and(header_regex("authorization", SIGNED))
@@ -61,7 +61,7 @@ impl FakeBedrock {
     }
 
     /// Converse answers `text` with the given usage.
-    pub async fn converse(&self, text: &str, input: u64, output: u64) {
+    pub(crate) async fn converse(&self, text: &str, input: u64, output: u64) {
         let body = json!({
             "output": { "message": { "role": "assistant", "content": [{ "text": text }] } },
             "stopReason": "end_turn",
@@ -77,7 +77,7 @@ impl FakeBedrock {
     }
 
     /// ConverseStream answers `deltas` as content-block deltas, then stop and usage metadata.
-    pub async fn converse_stream(&self, deltas: &[&str], input: u64, output: u64) {
+    pub(crate) async fn converse_stream(&self, deltas: &[&str], input: u64, output: u64) {
         let mut frames = vec![event("messageStart", json!({ "role": "assistant" }))];
         frames.extend(
             deltas
@@ -97,7 +97,7 @@ impl FakeBedrock {
     }
 
     /// ConverseStream starts, sends `deltas`, then fails with a stream exception.
-    pub async fn converse_stream_failing(&self, deltas: &[&str], exception: &str) {
+    pub(crate) async fn converse_stream_failing(&self, deltas: &[&str], exception: &str) {
         let mut frames = vec![event("messageStart", json!({ "role": "assistant" }))];
         frames.extend(
             deltas
@@ -130,7 +130,7 @@ impl FakeBedrock {
     }
 
     /// Every model operation fails the way Bedrock fails: `status`, `x-amzn-ErrorType`, message.
-    pub async fn fail_everything(&self, status: u16, error_type: &str) {
+    pub(crate) async fn fail_everything(&self, status: u16, error_type: &str) {
         Mock::given(method("POST"))
             .and(path_regex(r"^/model/[^/]+/(converse|converse-stream|count-tokens)$"))
             .respond_with(
@@ -146,7 +146,7 @@ impl FakeBedrock {
     }
 
     /// Every model operation answers, but only after `delay`.
-    pub async fn answer_slowly(&self, delay: Duration) {
+    pub(crate) async fn answer_slowly(&self, delay: Duration) {
         Mock::given(method("POST"))
             .and(path_regex(r"^/model/[^/]+/(converse|converse-stream|count-tokens)$"))
             .respond_with(ResponseTemplate::new(200).set_delay(delay).set_body_json(json!({ "inputTokens": 1 })))
@@ -155,12 +155,12 @@ impl FakeBedrock {
     }
 
     /// The JSON bodies the fake received on `path`.
-    pub async fn bodies(&self, on: &str) -> Vec<Value> {
+    pub(crate) async fn bodies(&self, on: &str) -> Vec<Value> {
         let requests = self.server.received_requests().await.unwrap_or_default();
         requests.iter().filter(|r| r.url.path() == on).map(|r| serde_json::from_slice(&r.body).unwrap()).collect()
     }
 
-    pub async fn request_count(&self) -> usize {
+    pub(crate) async fn request_count(&self) -> usize {
         self.server.received_requests().await.unwrap_or_default().len()
     }
 }

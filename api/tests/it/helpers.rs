@@ -12,35 +12,41 @@ use tokenmeter_api::{
     },
     http,
     model::EchoProvider,
-    server,
     store::EmbeddedStore,
 };
 use tokenmeter_client::{Client, types};
 
 /// The start-up admin key every test app is given.
-pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
+pub(crate) const ADMIN_KEY: &str = "test-admin-key-0123456789";
 
 use crate::dynamodb_local;
+
+/// A variable of the test run's environment (`TOKENMETER_TEST_STORE`, `DOCKER_HOST`, …),
+/// unset when empty. Tests are configured by their environment, like the service by clap.
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn test_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
+}
 
 /// The store the HTTP tests run on: `TOKENMETER_TEST_STORE` = `embedded` (default) or
 /// `dynamodb` (`cargo xtask test` runs this binary once with each).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TestStore {
+pub(crate) enum TestStore {
     Embedded,
     DynamoDb,
 }
 
 impl TestStore {
-    pub fn from_env() -> Self {
-        match std::env::var("TOKENMETER_TEST_STORE").as_deref() {
-            Err(_) | Ok("" | "embedded") => Self::Embedded,
-            Ok("dynamodb") => Self::DynamoDb,
-            Ok(other) => panic!("TOKENMETER_TEST_STORE must be `embedded` or `dynamodb`, not `{other}`"),
+    pub(crate) fn from_env() -> Self {
+        match test_env("TOKENMETER_TEST_STORE").as_deref() {
+            None | Some("embedded") => Self::Embedded,
+            Some("dynamodb") => Self::DynamoDb,
+            Some(other) => panic!("TOKENMETER_TEST_STORE must be `embedded` or `dynamodb`, not `{other}`"),
         }
     }
 
     /// The name `/health` reports for this store.
-    pub fn kind(self) -> &'static str {
+    pub(crate) fn kind(self) -> &'static str {
         match self {
             Self::Embedded => "embedded",
             Self::DynamoDb => "dynamodb",
@@ -49,7 +55,7 @@ impl TestStore {
 }
 
 /// A running service on its own port and its own store, and clients for it.
-pub struct TestApp {
+pub(crate) struct TestApp {
     pub addr: SocketAddr,
     /// The generated client with the admin key, as an administrator's integration uses it.
     pub client: Client,
@@ -71,7 +77,7 @@ impl Drop for TestApp {
 }
 
 /// How a test app differs from the default: echo model, no CORS origins, no web app.
-pub struct AppOptions {
+pub(crate) struct AppOptions {
     pub cors_origins: Vec<String>,
     pub provider: Arc<dyn ModelProvider>,
     pub default_max_output_tokens: u32,
@@ -90,29 +96,29 @@ impl Default for AppOptions {
     }
 }
 
-pub async fn spawn_app() -> TestApp {
+pub(crate) async fn spawn_app() -> TestApp {
     spawn_app_with(AppOptions::default()).await
 }
 
-pub async fn spawn_app_with_cors(cors_origins: &[&str]) -> TestApp {
+pub(crate) async fn spawn_app_with_cors(cors_origins: &[&str]) -> TestApp {
     let cors_origins = cors_origins.iter().map(|o| o.to_string()).collect();
     spawn_app_with(AppOptions { cors_origins, ..AppOptions::default() }).await
 }
 
 /// A service that serves the web app from `web_dir`.
-pub async fn spawn_app_with_web(web_dir: &Path) -> TestApp {
+pub(crate) async fn spawn_app_with_web(web_dir: &Path) -> TestApp {
     spawn_app_with(AppOptions { web_dir: Some(web_dir.to_owned()), ..AppOptions::default() }).await
 }
 
 /// The service on a fresh store of the kind `TOKENMETER_TEST_STORE` selects.
-pub async fn spawn_app_with(options: AppOptions) -> TestApp {
+pub(crate) async fn spawn_app_with(options: AppOptions) -> TestApp {
     let (users, keys, data) = fresh_store().await;
     spawn_app_on(users, keys, data, options).await
 }
 
 /// A fresh store of the kind `TOKENMETER_TEST_STORE` selects, and the directory of its data
 /// (to be kept as long as the store).
-pub async fn fresh_store() -> (Arc<dyn UserStore>, Arc<dyn KeyStore>, Option<TempDir>) {
+pub(crate) async fn fresh_store() -> (Arc<dyn UserStore>, Arc<dyn KeyStore>, Option<TempDir>) {
     match TestStore::from_env() {
         TestStore::Embedded => {
             let data = tempfile::tempdir().expect("temp dir");
@@ -129,7 +135,7 @@ pub async fn fresh_store() -> (Arc<dyn UserStore>, Arc<dyn KeyStore>, Option<Tem
 /// The environment that puts the `tokenmeter` binary on a fresh store of the kind
 /// `TOKENMETER_TEST_STORE` selects: a data directory under `data`, or a new DynamoDB Local
 /// table (which the binary creates).
-pub async fn binary_store_env(data: &Path) -> Vec<(&'static str, String)> {
+pub(crate) async fn binary_store_env(data: &Path) -> Vec<(&'static str, String)> {
     match TestStore::from_env() {
         TestStore::Embedded => vec![("TOKENMETER_DATA_DIR", data.display().to_string())],
         // Dummy credentials and a fixed region for the child only, never for this process.
@@ -154,7 +160,7 @@ fn show_service_logs() {
 }
 
 /// The service on the given stores; `data` is kept alive as long as the app.
-pub async fn spawn_app_on(
+pub(crate) async fn spawn_app_on(
     store: Arc<dyn UserStore>,
     keys: Arc<dyn KeyStore>,
     data: Option<TempDir>,
@@ -172,9 +178,9 @@ pub async fn spawn_app_on(
     // Without a built app, a directory that does not exist: the API then serves no pages.
     let web_dir = options.web_dir.unwrap_or_else(|| std::env::temp_dir().join("tokenmeter-no-web-app"));
     let app = http::endpoint(services, &options.cors_origins, http::WebApp::new(&web_dir));
-    let (acceptor, addr) = server::bind("127.0.0.1:0".parse().unwrap()).await.expect("bind");
+    let (acceptor, addr) = http::bind("127.0.0.1:0".parse().unwrap()).await.expect("bind");
     let server = tokio::spawn(async move {
-        server::serve(acceptor, app).await.expect("server");
+        http::serve(acceptor, app).await.expect("server");
     });
     let client = Client::with_api_key(&format!("http://{addr}"), ADMIN_KEY).unwrap();
     TestApp { addr, client, http: reqwest::Client::new(), store, keys, invocations, _data: data, server }
@@ -183,36 +189,36 @@ pub async fn spawn_app_on(
 impl TestApp {
     /// Another instance of the service on the same store, as behind a load balancer: its
     /// own process state (live views, caches), the same data.
-    pub async fn second_instance(&self) -> TestApp {
+    pub(crate) async fn second_instance(&self) -> TestApp {
         spawn_app_on(self.store.clone(), self.keys.clone(), None, AppOptions::default()).await
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
     /// The generated client, sending `key` on every request.
-    pub fn client_with(&self, key: &str) -> Client {
+    pub(crate) fn client_with(&self, key: &str) -> Client {
         Client::with_api_key(&self.url(""), key).unwrap()
     }
 
     /// The generated client with no key at all.
-    pub fn anonymous(&self) -> Client {
+    pub(crate) fn anonymous(&self) -> Client {
         Client::new(&self.url(""))
     }
 
-    pub async fn create_user(&self, id: &str, limit: u64) -> types::CreatedUser {
+    pub(crate) async fn create_user(&self, id: &str, limit: u64) -> types::CreatedUser {
         let request = types::CreateUserRequest { user_id: id.into(), token_limit: limit, issue_key: None };
         self.client.create_user(&request).await.expect("create user").into_inner()
     }
 
     /// Issues a user key for `user` and returns its text.
-    pub async fn user_key(&self, user: &str) -> String {
+    pub(crate) async fn user_key(&self, user: &str) -> String {
         let request = types::IssueKeyRequest { role: types::KeyRole::User, user_id: Some(user.into()), label: None };
         self.client.issue_key(&request).await.expect("issue key").into_inner().api_key
     }
 
-    pub async fn record(&self, id: &str, tokens: u64) -> types::UserResult {
+    pub(crate) async fn record(&self, id: &str, tokens: u64) -> types::UserResult {
         self.client
             .record_usage(id, &types::RecordUsageRequest { tokens_consumed: tokens })
             .await
@@ -221,18 +227,23 @@ impl TestApp {
     }
 
     /// Tokens held for calls in flight, straight from the store.
-    pub async fn reserved(&self, user: &str) -> u64 {
+    pub(crate) async fn reserved(&self, user: &str) -> u64 {
         let id = UserId::parse("userId", user).unwrap();
         self.store.get(&id).await.unwrap().expect("user exists").token_reserved
     }
 
     /// Sends `body` raw with the admin key and returns the status and the JSON answer.
-    pub async fn send_raw(&self, method: reqwest::Method, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+    pub(crate) async fn send_raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&str>,
+    ) -> (u16, serde_json::Value) {
         self.send_as(Some(ADMIN_KEY), method, path, body).await
     }
 
     /// Sends `body` raw with `key` as a bearer token (or none) and returns status and JSON.
-    pub async fn send_as(
+    pub(crate) async fn send_as(
         &self,
         key: Option<&str>,
         method: reqwest::Method,
@@ -256,7 +267,7 @@ impl TestApp {
 
     /// Opens an event stream with `key` (or none): a success answers its status and
     /// `null` once the stream has started as `text/event-stream`; a failure, status and JSON.
-    pub async fn open_stream_as(&self, key: Option<&str>, path: &str) -> (u16, serde_json::Value) {
+    pub(crate) async fn open_stream_as(&self, key: Option<&str>, path: &str) -> (u16, serde_json::Value) {
         let mut request = self.http.get(self.url(path));
         if let Some(key) = key {
             request = request.bearer_auth(key);
@@ -274,7 +285,7 @@ impl TestApp {
 }
 
 /// The error body of a failed client call.
-pub fn error_of<T: std::fmt::Debug>(
+pub(crate) fn error_of<T: std::fmt::Debug>(
     result: Result<T, tokenmeter_client::Error<types::ErrorBody>>,
 ) -> (u16, types::ErrorBody) {
     match result {

@@ -6,6 +6,9 @@
 //! per test). `store_conformance` runs one suite against every store; `dynamodb` covers what
 //! only DynamoDB has (table creation, Scan pages, outages).
 
+// Test output: notes on what a test did or skipped are printed for the person running it.
+#![allow(clippy::print_stderr)]
+
 mod auth;
 mod browser;
 mod concurrency;

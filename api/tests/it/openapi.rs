@@ -16,7 +16,7 @@ fn committed_spec_matches_the_code() {
     let path = committed_spec_path();
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     if generated != committed {
-        if std::env::var_os("UPDATE_EXPECT").is_some() {
+        if crate::helpers::test_env("UPDATE_EXPECT").is_some() {
             std::fs::write(&path, &generated).unwrap();
             return;
         }

@@ -27,6 +27,8 @@ impl Drop for Service {
 
 /// Starts `tokenmeter` on port 0 with `store_env` (and no admin key configured) and reads
 /// what it announces.
+// The child is waited for by `Service`'s `Drop`, which owns it once it has announced itself.
+#[allow(clippy::zombie_processes)]
 fn start(store_env: &[(&str, String)]) -> Service {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tokenmeter"))
         .env("TOKENMETER_LISTEN", "127.0.0.1:0")

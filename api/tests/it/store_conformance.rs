@@ -16,20 +16,20 @@ use tokenmeter_api::{
 use crate::dynamodb_local;
 
 /// A fresh, empty store and whatever keeps it alive.
-pub struct Fixture {
+pub(crate) struct Fixture {
     pub store: Arc<dyn UserStore>,
     /// The same store, seen as a key store.
     pub keys: Arc<dyn KeyStore>,
     _keep: Option<TempDir>,
 }
 
-pub async fn embedded() -> Fixture {
+pub(crate) async fn embedded() -> Fixture {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Arc::new(EmbeddedStore::open(&dir.path().join("tokenmeter.redb")).expect("open embedded store"));
     Fixture { store: store.clone(), keys: store, _keep: Some(dir) }
 }
 
-pub async fn dynamodb() -> Fixture {
+pub(crate) async fn dynamodb() -> Fixture {
     let store = Arc::new(dynamodb_local::fresh_store().await);
     Fixture { store: store.clone(), keys: store, _keep: None }
 }

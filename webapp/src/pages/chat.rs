@@ -146,9 +146,9 @@ pub fn Chat(id: String) -> View {
                     Button(
                         tone=Tone::Primary,
                         loading=sending,
-                        disabled=move || exhausted(),
+                        disabled=exhausted,
                         test_id="send",
-                        on_click=move || send_click(),
+                        on_click=send_click,
                     ) { "Send" }
                 }
             }
@@ -156,18 +156,18 @@ pub fn Chat(id: String) -> View {
         (move || error.get_clone().map(|message| view! {
             Alert(tone=Tone::Danger, title="The model could not answer.".to_string(), message=format!(" {message}"), test_id="chat-error")
         }).unwrap_or_default())
-        (move || (sending.get() || !answer.get_clone().is_empty()).then(|| view! {
+        (move || if sending.get() || !answer.get_clone().is_empty() { view! {
             Card(class="answer-card") {
                 CardHeader { h2 { "Model response" } }
                 CardBody {
                     p(class="answer", data-testid="answer", aria-live="polite") {
                         (answer.get_clone())
-                        (sending.get().then(|| view! { span(class="caret", aria-hidden="true") }).unwrap_or_default())
+                        (if sending.get() { view! { span(class="caret", aria-hidden="true") } } else { Default::default() })
                     }
                 }
             }
-        }).unwrap_or_default())
-        (move || (!exchanges.get_clone().is_empty()).then(|| view! { ExchangeTable(exchanges=exchanges) }).unwrap_or_default())
+        } } else { Default::default() })
+        (move || if !exchanges.get_clone().is_empty() { view! { ExchangeTable(exchanges=exchanges) } } else { Default::default() })
     }
 }
 

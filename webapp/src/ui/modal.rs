@@ -29,16 +29,16 @@ pub fn Modal(
         );
         // After this render, once the dialog is shown.
         sycamore::futures::spawn_local(async move {
-            if let Some(node) = dialog.try_get() {
-                if let Ok(element) = node.dyn_into::<web_sys::HtmlElement>() {
-                    // Focus the first field, else the dialog itself.
-                    let first = element
-                        .query_selector("input, textarea, select")
-                        .ok()
-                        .flatten()
-                        .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok());
-                    let _ = first.unwrap_or(element).focus();
-                }
+            if let Some(node) = dialog.try_get()
+                && let Ok(element) = node.dyn_into::<web_sys::HtmlElement>()
+            {
+                // Focus the first field, else the dialog itself.
+                let first = element
+                    .query_selector("input, textarea, select")
+                    .ok()
+                    .flatten()
+                    .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok());
+                let _ = first.unwrap_or(element).focus();
             }
         });
     });

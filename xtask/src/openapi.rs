@@ -1,0 +1,10 @@
+//! `cargo xtask openapi`: regenerates the committed spec from the service's code.
+
+use crate::shell::{cargo, project_root, run, step};
+
+pub(crate) fn openapi() -> anyhow::Result<()> {
+    step("regenerating openapi/openapi.json");
+    run(cargo().args(["run", "--quiet", "-p", "tokenmeter-api", "--", "openapi", "--out", "openapi/openapi.json"]))?;
+    eprintln!("wrote {}", project_root().join("openapi/openapi.json").display());
+    Ok(())
+}
