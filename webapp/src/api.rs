@@ -179,8 +179,9 @@ pub fn follow_users(client: Client, state: Signal<Load<Vec<User>>>, link: Signal
             link.set(Link::Connecting);
             let delivered = match within(OPEN_MS, client.users_events()).await {
                 Some(Ok(response)) => {
-                    read_stream(response.into_inner(), link, |list: tokenmeter_client::types::UserList| {
-                        state.set(Load::Ready(list.users))
+                    // The whole list first; then only what changed, merged in.
+                    read_stream(response.into_inner(), link, |change: tokenmeter_client::types::UsersChanged| {
+                        state.update(|loaded| apply_change(loaded, change))
                     })
                     .await
                 }
@@ -196,6 +197,24 @@ pub fn follow_users(client: Client, state: Signal<Load<Vec<User>>>, link: Signal
             }
         }
     });
+}
+
+/// Applies a change of the user list's stream to the list on screen.
+fn apply_change(loaded: &mut Load<Vec<User>>, change: tokenmeter_client::types::UsersChanged) {
+    let users = match loaded {
+        Load::Ready(users) if !change.full => users,
+        _ => {
+            *loaded = Load::Ready(change.users);
+            return;
+        }
+    };
+    users.retain(|u| !change.deleted.contains(&u.user_id));
+    for changed in change.users {
+        match users.binary_search_by(|u| u.user_id.cmp(&changed.user_id)) {
+            Ok(at) => users[at] = changed,
+            Err(at) => users.insert(at, changed),
+        }
+    }
 }
 
 /// How long opening a stream may take (a proxy that buffers responses, such as API Gateway,

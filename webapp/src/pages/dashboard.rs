@@ -52,7 +52,8 @@ pub fn UserDetail(id: String) -> View {
     let client = auth.client.clone();
     let user_id = id.clone();
     let save_limit = move || {
-        let Ok(limit) = new_limit.get_clone().trim().replace([',', '_', ' '], "").parse::<u64>() else {
+        let Ok(limit) = new_limit.get_clone().trim().replace([',', '_', ' '], "").parse::<std::num::NonZeroU64>()
+        else {
             limit_error.set(Some("Enter a whole number of tokens, e.g. 100000.".into()));
             return;
         };
@@ -63,7 +64,7 @@ pub fn UserDetail(id: String) -> View {
                 Ok(updated) => {
                     state.set(Load::Ready(updated.into_inner().user));
                     limit_open.set(false);
-                    toasts.success(format!("{user_id}'s limit is now {} tokens.", format::tokens(limit)));
+                    toasts.success(format!("{user_id}'s limit is now {} tokens.", format::tokens(limit.get())));
                 }
                 Err(err) => limit_error.set(Some(api::describe(&err))),
             }

@@ -56,7 +56,8 @@ pub fn Users() -> View {
     let key_open = create_signal(false);
     let client = auth.client.clone();
     let create = move || {
-        let Ok(limit) = new_limit.get_clone().trim().replace([',', '_', ' '], "").parse::<u64>() else {
+        let Ok(limit) = new_limit.get_clone().trim().replace([',', '_', ' '], "").parse::<std::num::NonZeroU64>()
+        else {
             create_error.set(Some("The token limit must be a whole number of tokens, e.g. 100000.".into()));
             return;
         };
@@ -64,12 +65,14 @@ pub fn Users() -> View {
             user_id: new_id.get_clone().trim().to_owned(),
             token_limit: limit,
             issue_key: Some(issue_key.get()),
+            tier: None,
+            from_guest: None,
         };
         let client = client.clone();
         creating.set(true);
         create_error.set(None);
         sycamore::futures::spawn_local_scoped(async move {
-            match client.create_user(&request).await {
+            match client.create_user(None, &request).await {
                 Ok(created) => {
                     let created = created.into_inner();
                     let id = created.user.user_id.clone();
@@ -100,7 +103,8 @@ pub fn Users() -> View {
     let saving = create_signal(false);
     let client = auth.client.clone();
     let save_limit = move || {
-        let Ok(limit) = limit_value.get_clone().trim().replace([',', '_', ' '], "").parse::<u64>() else {
+        let Ok(limit) = limit_value.get_clone().trim().replace([',', '_', ' '], "").parse::<std::num::NonZeroU64>()
+        else {
             limit_error.set(Some("Enter a whole number of tokens, e.g. 100000.".into()));
             return;
         };
@@ -117,7 +121,7 @@ pub fn Users() -> View {
                         }
                     });
                     limit_open.set(false);
-                    toasts.success(format!("{id}'s limit is now {} tokens.", format::tokens(limit)));
+                    toasts.success(format!("{id}'s limit is now {} tokens.", format::tokens(limit.get())));
                 }
                 Err(err) => limit_error.set(Some(api::describe(&err))),
             }
@@ -324,6 +328,9 @@ mod tests {
             last_updated: "2026-01-01T00:00:00.000Z".into(),
             remaining_tokens: limit.saturating_sub(usage),
             percentage_used: usage as f64 * 100.0 / limit as f64,
+            held_tokens: 0,
+            request_count: 0,
+            tier: None,
         }
     }
 
