@@ -140,7 +140,16 @@ fn root() -> PathBuf {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Run(args) => run(*args).await,
+        // Interrupted, the run is dropped, and with it every process it started (LiteLLM leads
+        // its own process group, which a Ctrl-C in the terminal would not reach).
+        Command::Run(args) => {
+            let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            tokio::select! {
+                done = run(*args) => done,
+                _ = tokio::signal::ctrl_c() => bail!("interrupted; stopped what the bench started"),
+                _ = terminate.recv() => bail!("terminated; stopped what the bench started"),
+            }
+        }
         Command::StandIn { listen, stand_in } => standin::run(listen, standin_settings(stand_in)).await,
         Command::Readme => readme::regenerate(&root()),
     }
