@@ -98,10 +98,11 @@ pub(crate) struct Row {
 }
 
 impl Row {
-    /// Upstream calls per successful call, e.g. `2.00 (CountTokens 1.00, Converse 1.00)`.
+    /// Upstream calls per request sent (answered or not), e.g. `2.00 (CountTokens 1.00, Converse 1.00)`.
     pub(crate) fn upstream_text(&self) -> String {
-        let Some(calls) = self.upstream.filter(|_| self.outcome.ok > 0) else { return "—".to_owned() };
-        let per = |n: u64| n as f64 / self.outcome.ok as f64;
+        let sent = self.outcome.ok + self.outcome.error_count();
+        let Some(calls) = self.upstream.filter(|_| sent > 0) else { return "—".to_owned() };
+        let per = |n: u64| n as f64 / sent as f64;
         let parts: Vec<String> = [
             ("CountTokens", calls.count_tokens),
             ("Converse", calls.converse),
@@ -161,8 +162,11 @@ pub(crate) async fn phase(
         Mode::Open(rate) => load::open_loop(&bench.client, &target.load, rate, options.seconds, options.timeout).await,
         Mode::Closed(n) => load::closed_loop(&bench.client, &target.load, n, options.seconds, options.timeout).await,
     };
-    let (usage_after, calls_after, own_after) =
-        (proc::usage(target.pid), bench.standin.calls(&bench.client).await?, proc::own_cpu());
+    let own_after = proc::own_cpu();
+    // A target may still be working off requests that timed out here: their upstream calls
+    // and CPU belong to this phase.
+    bench.standin.settle(&bench.client).await?;
+    let (usage_after, calls_after) = (proc::usage(target.pid), bench.standin.calls(&bench.client).await?);
     let per_call = |cpu: Duration| (outcome.ok > 0).then(|| cpu.as_secs_f64() * 1000.0 / outcome.ok as f64);
     let latencies = match metric {
         Metric::Whole => &outcome.latencies,

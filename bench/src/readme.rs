@@ -21,8 +21,10 @@ the stand-in alone, tokenmeter and (with `--peer litellm`) LiteLLM proxy get the
 the same run, one after the other. Open-loop latencies count from each request's scheduled
 time, so queueing behind a stall counts (no coordinated omission); \"added\" is a target's
 percentile minus the stand-in's own under the same load. CPU is utime + stime of the target's
-process tree from `/proc`, divided by its successful calls; peak RSS is `VmHWM`. Load generator,
-stand-in and targets share the machine.
+process tree from `/proc` (10 ms ticks), divided by its successful calls; peak RSS is `VmHWM`;
+upstream calls are what the stand-in received per request sent. Each phase starts and ends when
+the stand-in has nothing in flight, so a saturated target's backlog is charged to its phase.
+Load generator, stand-in and targets share the machine.
 
 ";
 
@@ -70,17 +72,27 @@ pub(crate) fn latest(runs: &[RecordedRun]) -> Vec<(Figure, String)> {
     latest
 }
 
-/// The table between the markers.
+/// The table between the markers: one row per figure; the run each came from in a column
+/// when they come from several runs, else named once below the table.
 pub(crate) fn table(latest: &[(Figure, String)]) -> String {
     if latest.is_empty() {
         return "No run recorded yet: `cargo xtask bench`.\n".to_owned();
     }
-    let mut out = String::from("| figure | tokenmeter | LiteLLM | stand-in alone | goal | run |\n");
-    out.push_str("| --- | --- | --- | --- | --- | --- |\n");
+    let one_run = latest.iter().all(|(_, run)| *run == latest[0].1);
+    let mut out = String::from("| figure | tokenmeter | LiteLLM | stand-in alone | goal |");
+    out.push_str(if one_run {
+        "\n| --- | --- | --- | --- | --- |\n"
+    } else {
+        " run |\n| --- | --- | --- | --- | --- | --- |\n"
+    });
     for (f, run) in latest {
+        let run = if one_run { String::new() } else { format!(" {run} |") };
+        out.push_str(&format!("| {} | {} | {} | {} | {} |{run}\n", f.figure, f.tokenmeter, f.peer, f.standin, f.goal));
+    }
+    if one_run {
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {run} |\n",
-            f.figure, f.tokenmeter, f.peer, f.standin, f.goal
+            "\nFrom the run of {} in BENCHMARKS.md (its command, machine and setup are there).\n",
+            latest[0].1
         ));
     }
     out
@@ -140,6 +152,15 @@ mod tests {
             table.contains("| invoke: added at 1,000 req/s | +0.8 / +4.1 | — | — | ≤ 1 / ≤ 5 | 2026-11-30 · bbb |")
         );
         assert!(!table.contains("+9 / +90"), "an older measurement of the same figure is gone");
+    }
+
+    #[test]
+    fn figures_of_one_run_name_it_once() {
+        let latest =
+            latest(&parse_runs(&run("2026-11-30 · bbb", &[Figure::new("a", "1", "2"), Figure::new("b", "3", "4")])));
+        let table = table(&latest);
+        assert!(table.contains("| a | 1 | — | — | 2 |\n| b | 3 | — | — | 4 |\n"), "{table}");
+        assert_eq!(table.matches("2026-11-30 · bbb").count(), 1, "{table}");
     }
 
     #[test]

@@ -62,7 +62,7 @@ pub(crate) fn rows_table(rows: &[Row], metric: Metric) -> String {
     let what = if metric == Metric::FirstByte { "first byte " } else { "" };
     let mut out = format!(
         "| target | load | achieved/s | {what}p50 ms | p90 ms | p99 ms | max ms | added p50 / p99 ms | errors | \
-         CPU ms/call | peak RSS MiB | upstream calls/call | generator CPU ms/call |\n"
+         CPU ms/call | peak RSS MiB | upstream calls/request | generator CPU ms/call |\n"
     );
     out.push_str("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- | ---: |\n");
     let opt = |v: Option<f64>, digits: usize| v.map_or("—".to_owned(), |v| format!("{v:.digits$}"));

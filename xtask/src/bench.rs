@@ -21,8 +21,8 @@ pub(crate) fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     run(cargo().args(["build", "--release", "-p", "tokenmeter-api", "--bin", "tokenmeter"]))?;
     step("measuring (tokenmeter-bench)");
     let binary = target_dir().join("release").join("tokenmeter");
-    // The command as typed, recorded with the figures.
-    let typed: Vec<String> = std::env::args().skip(1).collect();
+    // The command as typed (quoted where a shell needs it), recorded with the figures.
+    let typed: Vec<String> = std::env::args().skip(1).map(|arg| quoted(&arg)).collect();
     let mut bench = cargo();
     bench
         .args(["run", "--release", "--quiet", "-p", "tokenmeter-bench", "--", "run"])
@@ -37,4 +37,24 @@ pub(crate) fn bench(args: &BenchArgs) -> anyhow::Result<()> {
         bench.args(["--peer", peer]);
     }
     run(bench.args(&args.more).args(&args.scenarios))
+}
+
+/// `arg` as a shell would need it typed: as it is when plain, else in single quotes.
+fn quoted(arg: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./,=:+@%".contains(c);
+    if !arg.is_empty() && arg.chars().all(plain) { arg.to_owned() } else { format!("'{}'", arg.replace('\'', r"'\''")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quoted;
+
+    #[test]
+    fn arguments_are_recorded_as_they_would_be_typed() {
+        assert_eq!(quoted("--rates"), "--rates");
+        assert_eq!(quoted("100,500,1000"), "100,500,1000");
+        assert_eq!(quoted("a busy machine"), "'a busy machine'");
+        assert_eq!(quoted("it's"), r"'it'\''s'");
+        assert_eq!(quoted(""), "''");
+    }
 }
