@@ -98,10 +98,10 @@ async fn spawn_buffering_proxy(app: &TestApp) -> String {
             Ok::<_, poem::Error>(response.body(Body::from(bytes.to_vec())))
         }
     });
-    let (acceptor, addr) = tokenmeter_api::http::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    tokio::spawn(async move {
-        let _ = tokenmeter_api::http::serve(acceptor, proxy).await;
-    });
+    let limits = tokenmeter_api::http::ServerLimits::default();
+    let server = tokenmeter_api::http::HttpServer::bind("127.0.0.1:0".parse().unwrap(), limits).await.unwrap();
+    let addr = server.local_addr();
+    tokio::spawn(server.serve(proxy, tokio_util::sync::CancellationToken::new()));
     format!("http://{addr}")
 }
 

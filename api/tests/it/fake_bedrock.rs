@@ -62,6 +62,11 @@ impl FakeBedrock {
 
     /// Converse answers `text` with the given usage.
     pub(crate) async fn converse(&self, text: &str, input: u64, output: u64) {
+        self.converse_after(Duration::ZERO, text, input, output).await;
+    }
+
+    /// Converse answers `text` with the given usage, after `delay`.
+    pub(crate) async fn converse_after(&self, delay: Duration, text: &str, input: u64, output: u64) {
         let body = json!({
             "output": { "message": { "role": "assistant", "content": [{ "text": text }] } },
             "stopReason": "end_turn",
@@ -71,7 +76,7 @@ impl FakeBedrock {
         Mock::given(method("POST"))
             .and(path(CONVERSE_PATH))
             .and(header_regex("authorization", SIGNED))
-            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .respond_with(ResponseTemplate::new(200).set_delay(delay).set_body_json(body))
             .mount(&self.server)
             .await;
     }

@@ -102,6 +102,7 @@ pub(crate) struct AppBuilder {
     clock: Option<ManualClock>,
     store: Option<(Stores, Option<Arc<TempDir>>)>,
     settings: Settings,
+    limits: http::ServerLimits,
 }
 
 /// A running service on its own port and its own store, and clients for it.
@@ -119,12 +120,14 @@ pub(crate) struct TestApp {
     pub(crate) clock: Option<ManualClock>,
     settings: Settings,
     data: Option<Arc<TempDir>>,
-    server: tokio::task::JoinHandle<()>,
+    server: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        self.server.abort();
+        if let Some(server) = &self.server {
+            server.abort();
+        }
     }
 }
 
@@ -163,6 +166,12 @@ impl AppBuilder {
         self
     }
 
+    /// The server's connection limits (default: the service's defaults).
+    pub(crate) fn limits(mut self, change: impl FnOnce(&mut http::ServerLimits)) -> Self {
+        change(&mut self.limits);
+        self
+    }
+
     pub(crate) async fn spawn(self) -> TestApp {
         show_service_logs();
         let (stores, data) = match self.store {
@@ -184,9 +193,11 @@ impl AppBuilder {
         // Without a built app, a directory that does not exist: the API then serves no pages.
         let web_dir = self.web_dir.unwrap_or_else(|| std::env::temp_dir().join("tokenmeter-no-web-app"));
         let app = http::endpoint(services.clone(), &self.cors_origins, http::WebApp::new(&web_dir));
-        let (acceptor, addr) = http::bind("127.0.0.1:0".parse().unwrap()).await.expect("bind");
+        let server = http::HttpServer::bind("127.0.0.1:0".parse().unwrap(), self.limits).await.expect("bind");
+        let addr = server.local_addr();
+        let stopping = services.core.stopping().clone();
         let server = tokio::spawn(async move {
-            http::serve(acceptor, app).await.expect("server");
+            server.serve(app, stopping).await.expect("server");
         });
         let client = Client::with_api_key(&format!("http://{addr}"), ADMIN_KEY).unwrap();
         TestApp {
@@ -198,7 +209,7 @@ impl AppBuilder {
             clock: self.clock,
             settings: self.settings,
             data,
-            server,
+            server: Some(server),
         }
     }
 }
@@ -212,6 +223,7 @@ impl TestApp {
             clock: None,
             store: None,
             settings: test_settings(),
+            limits: http::ServerLimits::default(),
         }
     }
 
@@ -227,6 +239,14 @@ impl TestApp {
         builder.settings = self.settings.clone();
         builder.clock = self.clock.clone();
         builder.spawn().await
+    }
+
+    /// Tells the service to stop, as SIGTERM does, and waits until the server has drained.
+    pub(crate) async fn stop(&mut self) {
+        self.services.core.stopping().cancel();
+        if let Some(server) = self.server.take() {
+            server.await.expect("the server stopped cleanly");
+        }
     }
 
     pub(crate) fn url(&self, path: &str) -> String {

@@ -10,6 +10,7 @@
 #![allow(clippy::print_stderr)]
 
 mod auth;
+mod binary;
 mod browser;
 mod concurrency;
 mod contract;
@@ -22,7 +23,10 @@ mod helpers;
 mod invoke;
 mod lambda;
 mod openapi;
+mod raw_http;
 mod restart;
+mod shutdown;
+mod slow_clients;
 mod sse;
 mod store_conformance;
 mod web;
