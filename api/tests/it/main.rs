@@ -20,6 +20,7 @@ mod errors;
 mod events;
 mod fake_bedrock;
 mod helpers;
+mod holds;
 mod invoke;
 mod lambda;
 mod openapi;

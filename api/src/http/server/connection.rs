@@ -41,6 +41,12 @@ use tokio_util::sync::CancellationToken;
 use super::ServerLimits;
 use crate::http::error::MAX_HEADERS;
 
+/// The socket's send buffer (Linux doubles it for its own bookkeeping).
+const SEND_BUFFER: usize = 128 * 1024;
+/// hyper's read and write buffers: room for the largest head we answer in JSON (16 KiB) and
+/// a few of a stream's events.
+const MAX_BUFFER: usize = 64 * 1024;
+
 pub(super) type App = Arc<BoxEndpoint<'static, poem::Response>>;
 
 /// A body as poem hands it over.
@@ -59,6 +65,9 @@ impl Connection {
     /// server stops (then the request in flight, if any, finishes first).
     pub(super) async fn serve(self, socket: TcpStream, stopping: CancellationToken) {
         let _ = socket.set_nodelay(true);
+        // A bounded send buffer (the kernel would grow it to megabytes for a reader that does
+        // not read): a stalled reader then stalls its stream within the stall timeout.
+        let _ = socket2::SockRef::from(&socket).set_send_buffer_size(SEND_BUFFER);
         let Self { app, local, remote, limits } = self;
         let state = Arc::new(State::new());
         let io = TokioIo::new(Watched { inner: socket, state: state.clone() });
@@ -81,6 +90,7 @@ impl Connection {
                 .header_read_timeout(limits.idle_timeout)
                 // Above our own limits (answered in JSON by the endpoint), below hyper's refusals.
                 .max_headers(2 * MAX_HEADERS)
+                .max_buf_size(MAX_BUFFER)
                 .serve_connection(io, service)
         );
         tokio::select! {
