@@ -25,6 +25,12 @@ impl Drop for Service {
 }
 
 impl Service {
+    /// SIGKILL: no drain, no flush.
+    pub(crate) fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends `signal` (`TERM`, `INT`) to the process.
     pub(crate) fn signal(&self, signal: &str) {
         let sent = Command::new("kill").arg(format!("-{signal}")).arg(self.child.id().to_string()).status();
@@ -53,11 +59,16 @@ impl Service {
 
 /// Starts `tokenmeter` on port 0 with `store_env` (and no admin key configured) and reads
 /// what it announces.
+pub(crate) fn start(store_env: &[(&str, String)]) -> Service {
+    start_on("127.0.0.1:0", store_env)
+}
+
+/// Starts `tokenmeter` listening on `listen` (a fixed port keeps clients' URL across restarts).
 // The child is waited for by `Service`'s `Drop`, which owns it once it has announced itself.
 #[allow(clippy::zombie_processes)]
-pub(crate) fn start(store_env: &[(&str, String)]) -> Service {
+pub(crate) fn start_on(listen: &str, store_env: &[(&str, String)]) -> Service {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tokenmeter"))
-        .env("TOKENMETER_LISTEN", "127.0.0.1:0")
+        .env("TOKENMETER_LISTEN", listen)
         .envs(store_env.iter().map(|(k, v)| (k, v)))
         .env("TOKENMETER_MODEL_PROVIDER", "echo")
         .env("TOKENMETER_LOG_FORMAT", "json")

@@ -62,10 +62,8 @@ async fn streams_left_unread_past_the_hold_ttl_never_charge_past_the_limit() {
     app.services.invocations.release_expired().await.expect("sweep");
 
     // The stalled calls are cancelled within the stall timeout, their holds released.
-    eventually("both stalled calls are cancelled", Duration::from_secs(10), || async {
-        cancelled_calls(&app) == 2
-    })
-    .await;
+    eventually("both stalled calls are cancelled", Duration::from_secs(10), || async { cancelled_calls(&app) == 2 })
+        .await;
     assert_eq!(app.reserved("reader").await, 0);
     // What they held is spent by another call…
     let request = InvokeRequest { max_output_tokens: NonZeroU64::new(9_000), ..ask("spend it") };
