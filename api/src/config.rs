@@ -109,6 +109,19 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(0..=600))]
     pub drain_secs: u64,
 
+    /// What a model call does when the store is unavailable: `fail-closed` answers 503;
+    /// `fail-open` lets calls of users this instance admitted before proceed if their last
+    /// known state allows it, within TOKENMETER_OUTAGE_ALLOWANCE_TOKENS, keeps their charges in
+    /// a local outbox (`<data dir>/outbox.redb`) and replays them when the store is back.
+    #[arg(long, env = "TOKENMETER_ON_STORE_OUTAGE", value_enum, default_value_t = OnStoreOutage::FailClosed)]
+    pub on_store_outage: OnStoreOutage,
+
+    /// With fail-open: the most tokens this instance lets calls use during outages, until they
+    /// are replayed (the bound on the overshoot it can cause).
+    #[arg(long, env = "TOKENMETER_OUTAGE_ALLOWANCE_TOKENS", default_value_t = 100_000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+    pub outage_allowance_tokens: u64,
+
     /// The DynamoDB table of the `dynamodb` store; created (on-demand capacity) when missing.
     #[arg(long, env = "TOKENMETER_TABLE", default_value = "tokenmeter")]
     pub table: String,
@@ -162,6 +175,12 @@ pub enum ProviderKind {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnStoreOutage {
+    FailClosed,
+    FailOpen,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Pretty,
     Json,
@@ -170,6 +189,11 @@ pub enum LogFormat {
 impl Config {
     pub fn embedded_db_path(&self) -> PathBuf {
         self.data_dir.join("tokenmeter.redb")
+    }
+
+    /// The fail-open outbox's file.
+    pub fn outbox_path(&self) -> PathBuf {
+        self.data_dir.join("outbox.redb")
     }
 
     /// The model provider: the configured one, else Bedrock when AWS credentials can be

@@ -8,18 +8,20 @@ use anyhow::Context;
 
 use crate::{
     aws,
-    config::{Config, LogFormat, ProviderKind, StoreKind, Switch},
+    config::{Config, LogFormat, OnStoreOutage, ProviderKind, StoreKind, Switch},
     domain::{
-        Bootstrap, GuestSettings, InvokeSettings, KeyLabel, ModelProvider, Parts, PriceList, Role, Services, Settings,
-        StartupAdminKey, Stores, SystemClock, TierName, quota::default_tiers,
+        Bootstrap, FailOpen, GuestSettings, InvokeSettings, KeyLabel, ModelProvider, OutagePolicy, Parts, PriceList,
+        Role, Services, Settings, StartupAdminKey, Stores, SystemClock, TierName, quota::default_tiers,
     },
     http,
     model::{BedrockProvider, BedrockSettings, EchoProvider, default_prices},
-    store::EmbeddedStore,
+    store::{EmbeddedStore, FileOutbox},
 };
 
 /// How often holds left by crashed processes are looked for.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
+/// How often the fail-open outbox is replayed (nothing to do when failing closed).
+const REPLAY_EVERY: Duration = Duration::from_secs(2);
 /// How often expired data (period counters, claims, events) and idle guests are cleaned up.
 const CLEANUP_EVERY: Duration = Duration::from_secs(600);
 
@@ -34,11 +36,27 @@ pub fn settings(config: &Config) -> anyhow::Result<Settings> {
             call_timeout: Duration::from_secs(config.model_timeout_secs),
             stream_stall_timeout: Duration::from_secs(config.stream_stall_secs),
             admission_wait: Duration::from_millis(config.admission_wait_ms),
+            on_store_outage: outage_policy(config)?,
         },
         default_model: config.model_id.clone(),
         default_tier,
         event_retention: Duration::from_secs(config.event_retention_days * 86_400),
         guests: GuestSettings { enabled: config.guests == Switch::On, ..GuestSettings::default() },
+    })
+}
+
+/// The store-outage policy; failing open opens the outbox.
+fn outage_policy(config: &Config) -> anyhow::Result<OutagePolicy> {
+    Ok(match config.on_store_outage {
+        OnStoreOutage::FailClosed => OutagePolicy::FailClosed,
+        OnStoreOutage::FailOpen => {
+            let path = config.outbox_path();
+            let outbox = FileOutbox::open(&path).with_context(|| format!("opening the outbox {}", path.display()))?;
+            OutagePolicy::FailOpen(FailOpen {
+                allowance_tokens: config.outage_allowance_tokens,
+                outbox: Arc::new(outbox),
+            })
+        }
     })
 }
 
@@ -199,6 +217,18 @@ fn background_tasks(services: &Services, store: &OpenedStore) {
             every.tick().await;
             if let Err(err) = invocations.release_expired().await {
                 tracing::warn!(error = %err, "could not sweep expired holds; will try again");
+            }
+        }
+    });
+    let replaying = services.invocations.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(REPLAY_EVERY);
+        loop {
+            every.tick().await;
+            match replaying.replay_outbox().await {
+                Ok(0) => {}
+                Ok(replayed) => tracing::info!(replayed, "replayed calls made while the store was unavailable"),
+                Err(err) => tracing::debug!(error = %err, "the outbox waits for the store"),
             }
         }
     });

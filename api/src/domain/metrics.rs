@@ -52,6 +52,16 @@ struct Inner {
     lost_tokens: AtomicU64,
     count_tokens_calls: AtomicU64,
     alerts_sent: Counters<(String, &'static str)>,
+    outage: OutageCounts,
+}
+
+/// What failing open did (see `domain::outage`).
+#[derive(Default)]
+struct OutageCounts {
+    admissions: AtomicU64,
+    written: AtomicU64,
+    replayed: AtomicU64,
+    overshoot_tokens: AtomicU64,
 }
 
 /// The counters of this instance. Cheap to clone; every clone counts into the same figures.
@@ -91,6 +101,13 @@ pub struct MetricsSnapshot {
     pub count_tokens_calls: u64,
     /// (alert, `webhook`|`sns`) → notifications delivered.
     pub alerts_sent: Vec<((String, &'static str), u64)>,
+    /// Calls admitted from a user's last known state while the store was unavailable.
+    pub outage_admissions: u64,
+    /// Their settlements written to the outbox, and replayed into the store.
+    pub outbox_written: u64,
+    pub outbox_replayed: u64,
+    /// Tokens replayed past a user's limit.
+    pub outage_overshoot_tokens: u64,
 }
 
 impl Metrics {
@@ -141,6 +158,22 @@ impl Metrics {
         self.0.count_tokens_calls.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub fn outage_admission(&self) {
+        self.0.outage.admissions.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn outbox_written(&self) {
+        self.0.outage.written.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn outbox_replayed(&self) {
+        self.0.outage.replayed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn outage_overshoot(&self, tokens: u64) {
+        self.0.outage.overshoot_tokens.fetch_add(tokens, Ordering::Relaxed);
+    }
+
     pub fn alert_sent(&self, alert: &str, target: &'static str) {
         bump(&self.0.alerts_sent, (alert.to_owned(), target), 1);
     }
@@ -160,6 +193,10 @@ impl Metrics {
             lost_tokens: inner.lost_tokens.load(Ordering::Relaxed),
             count_tokens_calls: inner.count_tokens_calls.load(Ordering::Relaxed),
             alerts_sent: snapshot(&inner.alerts_sent),
+            outage_admissions: inner.outage.admissions.load(Ordering::Relaxed),
+            outbox_written: inner.outage.written.load(Ordering::Relaxed),
+            outbox_replayed: inner.outage.replayed.load(Ordering::Relaxed),
+            outage_overshoot_tokens: inner.outage.overshoot_tokens.load(Ordering::Relaxed),
         }
     }
 }

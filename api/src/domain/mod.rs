@@ -21,6 +21,7 @@ pub mod live;
 mod metrics;
 mod model;
 mod money;
+mod outage;
 mod pricing;
 pub mod quota;
 mod quotas;
@@ -48,6 +49,7 @@ pub use ledger::{
 pub use metrics::{Histogram, Metrics, MetricsSnapshot, SECONDS_BUCKETS};
 pub use model::{ModelError, ModelEvent, ModelProvider, ModelReply, ModelRequest, ModelStream, Speaker, Turn};
 pub use money::Money;
+pub use outage::{FailOpen, OutagePolicy, Outbox, OutboxEntry};
 pub use pricing::{Cost, ModelPrice, PriceList, Priced, TokenPrices, TokenUsage};
 pub use quota::{CounterKey, Metric, ModelScope, Period, QuotaRule, RuleSource, RuleState, Tier, plan};
 pub use quotas::{QuotaCheck, QuotaStatus, Quotas};

@@ -33,6 +33,20 @@ pub(super) struct Reserved {
     pub(super) claim: Option<IdempotencyClaim>,
     pub(super) started: Instant,
     pub(super) kind: EventKind,
+    /// Admitted while the store was unavailable: no hold in the store, the instance's
+    /// allowance instead, and a settlement that goes to the outbox.
+    pub(super) in_outage: bool,
+}
+
+/// A call ready to be admitted.
+pub(super) struct Prepared {
+    pub(super) request: ModelRequest,
+    pub(super) priced: Priced,
+    pub(super) claim: Option<IdempotencyClaim>,
+    /// The output the caller asked for.
+    pub(super) requested: u32,
+    pub(super) kind: EventKind,
+    pub(super) started: Instant,
 }
 
 pub(super) enum Admitted {
@@ -130,7 +144,8 @@ impl Queues {
 
 impl Invocations {
     /// Holds what the call may use, or refuses it, or (with an idempotency key used before)
-    /// answers the earlier call.
+    /// answers the earlier call. When the store is unavailable and the service fails open, a
+    /// user this instance knows may be admitted without a hold (see `outage`).
     pub(super) async fn admit(
         &self,
         by: &Principal,
@@ -140,9 +155,25 @@ impl Invocations {
         key: Option<IdempotencyKey>,
     ) -> Result<Admitted, Error> {
         by.require_user(user_id)?;
+        let call = self.prepare(user_id, prompt, kind, key)?;
+        match self.admit_from_store(user_id, &call).await {
+            Err(Error::StoreUnavailable(why)) if self.0.outage.fails_open() => {
+                self.admit_in_outage(user_id, call, why).await
+            }
+            other => other,
+        }
+    }
+
+    /// The model request and its price, the claim of its key, and what output is asked.
+    fn prepare(
+        &self,
+        user_id: &UserId,
+        prompt: Prompt,
+        kind: EventKind,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Prepared, Error> {
         let inner = &*self.0;
         let core = &inner.core;
-        let started = Instant::now();
         let model = prompt.model.clone().unwrap_or_else(|| core.default_model().to_owned());
         let priced = core.priced(&model)?;
         let claim =
@@ -150,8 +181,16 @@ impl Invocations {
         let requested = prompt.max_output_tokens.unwrap_or(inner.settings.default_max_output_tokens).max(1);
         let mut turns = prompt.history;
         turns.push(Turn { speaker: Speaker::User, text: prompt.prompt });
-        let mut request = ModelRequest { model_id: model, system: prompt.system, turns, max_output_tokens: 0 };
+        let request = ModelRequest { model_id: model, system: prompt.system, turns, max_output_tokens: 0 };
+        Ok(Prepared { request, priced, claim, requested, kind, started: Instant::now() })
+    }
 
+    async fn admit_from_store(&self, user_id: &UserId, call: &Prepared) -> Result<Admitted, Error> {
+        let inner = &*self.0;
+        let core = &inner.core;
+        let Prepared { priced, claim, requested, kind, started, .. } = call;
+        let (requested, kind, started) = (*requested, *kind, *started);
+        let mut request = call.request.clone();
         let deadline = tokio::time::Instant::now() + inner.settings.admission_wait;
         let mut changes = core.changes.subscribe();
         let mut turn: Option<TurnTaken> = None;
@@ -161,6 +200,7 @@ impl Invocations {
         loop {
             let user = core.user(user_id).await?;
             let (states, tier) = inner.quotas.rule_states(&user, Some(&request.model_id), false, fresh).await?;
+            inner.outage.remember(&user, &states, &request.model_id);
             let bound = inner.provider.input_bound(&request);
             let input = exact.unwrap_or(bound);
             let mut planned = plan(&states, input, requested, &priced.prices);
@@ -182,7 +222,7 @@ impl Invocations {
                 Ok(admission)
                     if admission.max_output_tokens < requested
                         && may_wait
-                        && held_budget_binds(&states, input, requested, &priced) =>
+                        && held_budget_binds(&states, input, requested, priced) =>
                 {
                     self.wait(user_id, &mut turn, &mut changes, deadline).await;
                     continue;
@@ -238,11 +278,12 @@ impl Invocations {
                         remaining: after.remaining_tokens(),
                         hold,
                         request,
-                        priced,
+                        priced: priced.clone(),
                         limits,
-                        claim,
+                        claim: claim.clone(),
                         started,
                         kind,
+                        in_outage: false,
                     })));
                 }
                 // Something changed since the read (a concurrent call, or the rules): read again.
@@ -259,8 +300,8 @@ impl Invocations {
                     }
                 }
                 Err(StoreError::Claimed(record)) => {
-                    let claim = claim.ok_or_else(|| Error::Internal("a claim without a key".into()))?;
-                    return self.replay(user_id, &claim, *record).await.map(|done| Admitted::Replayed(Box::new(done)));
+                    let claim = claim.as_ref().ok_or_else(|| Error::Internal("a claim without a key".into()))?;
+                    return self.replay(user_id, claim, *record).await.map(|done| Admitted::Replayed(Box::new(done)));
                 }
                 Err(err) => return Err(Error::from_store(err, user_id)),
             }

@@ -15,6 +15,7 @@
 //!    is charged at most what is free, and the rest is counted as a loss: no limit is passed.
 
 mod admit;
+mod outage;
 mod run;
 mod settle;
 
@@ -23,8 +24,8 @@ use std::{sync::Arc, time::Duration};
 use futures::Stream;
 
 use super::{
-    Answer, Core, Cost, Error, EventKind, IdempotencyKey, ModelProvider, Principal, Quotas, Timestamp, TokenUsage,
-    Turn, User, UserId, ValidationError, model::Speaker,
+    Answer, Core, Cost, Error, EventKind, IdempotencyKey, ModelProvider, OutagePolicy, Principal, Quotas, Timestamp,
+    TokenUsage, Turn, User, UserId, ValidationError, model::Speaker, outage::Outage,
 };
 
 pub use admit::Limits;
@@ -41,6 +42,8 @@ pub struct InvokeSettings {
     pub stream_stall_timeout: Duration,
     /// How long a call whose budget is held by calls in flight waits for them to settle.
     pub admission_wait: Duration,
+    /// What a call does when the store is unavailable.
+    pub on_store_outage: OutagePolicy,
 }
 
 impl Default for InvokeSettings {
@@ -51,6 +54,7 @@ impl Default for InvokeSettings {
             call_timeout: Duration::from_secs(120),
             stream_stall_timeout: Duration::from_secs(30),
             admission_wait: Duration::from_secs(2),
+            on_store_outage: OutagePolicy::FailClosed,
         }
     }
 }
@@ -177,11 +181,13 @@ struct Inner {
     /// Per user, the queue of calls waiting for held budget, so they take turns (FIFO) instead
     /// of all retrying at once when a call settles.
     waiting: admit::Queues,
+    outage: Outage,
 }
 
 impl Invocations {
     pub(super) fn new(core: Core, quotas: Quotas, provider: Arc<dyn ModelProvider>, settings: InvokeSettings) -> Self {
-        Self(Arc::new(Inner { core, quotas, provider, settings, waiting: admit::Queues::default() }))
+        let outage = Outage::new(settings.on_store_outage.clone());
+        Self(Arc::new(Inner { core, quotas, provider, settings, waiting: admit::Queues::default(), outage }))
     }
 
     pub fn provider_name(&self) -> &'static str {

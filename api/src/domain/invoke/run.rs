@@ -68,6 +68,9 @@ impl Invocations {
 
     /// Moves the hold's expiry a whole life ahead.
     async fn renew(&self, reserved: &Reserved) {
+        if reserved.in_outage {
+            return; // no hold in the store
+        }
         match self.0.core.accounts.renew(&reserved.user, &reserved.hold.id, self.expiry()).await {
             Ok(()) => {}
             Err(StoreError::HoldGone) => tracing::error!(

@@ -50,22 +50,10 @@ impl Invocations {
             max_output_tokens: reserved.request.max_output_tokens,
         };
         let outcome = serde_json::to_value(&remembered).map_err(|e| Error::Internal(e.to_string()))?;
-        let settlement = Settlement {
-            user: reserved.user.clone(),
-            hold: reserved.hold.clone(),
-            used,
-            event: event.clone(),
-            idempotency: reserved.claim.clone().map(|claim| (claim, outcome.clone())),
-        };
-        let settled = self.settle_with_retries(&settlement).await;
-        core.metrics.hold_ended();
-        let user = match settled {
-            Ok(user) => user,
-            Err(StoreError::HoldGone) => self.charge_lost_hold(reserved, used, event.clone(), &outcome).await?,
-            Err(err) => {
-                tracing::error!(user = %reserved.user, tokens = used.tokens, error = %err, "could not charge a finished call");
-                return Err(Error::from_store(err, &reserved.user));
-            }
+        let user = if reserved.in_outage {
+            self.settle_to_outbox(reserved, used, event, outcome)?
+        } else {
+            self.settle_in_store(reserved, used, event, outcome).await?
         };
         core.changes.publish(&reserved.user);
         core.metrics.model_call(&reserved.request.model_id, "ok", usage.all_input(), usage.output, cost.total.nanos());
@@ -81,6 +69,33 @@ impl Invocations {
             max_output_tokens: remembered.max_output_tokens,
             limits: reserved.limits.clone(),
         })
+    }
+
+    /// Charges the call's hold in the store (or, if the hold was lost, what is free).
+    async fn settle_in_store(
+        &self,
+        reserved: &Reserved,
+        used: Amounts,
+        event: UsageEvent,
+        outcome: serde_json::Value,
+    ) -> Result<User, Error> {
+        let settlement = Settlement {
+            user: reserved.user.clone(),
+            hold: reserved.hold.clone(),
+            used,
+            event: event.clone(),
+            idempotency: reserved.claim.clone().map(|claim| (claim, outcome.clone())),
+        };
+        let settled = self.settle_with_retries(&settlement).await;
+        self.0.core.metrics.hold_ended();
+        match settled {
+            Ok(user) => Ok(user),
+            Err(StoreError::HoldGone) => self.charge_lost_hold(reserved, used, event, &outcome).await,
+            Err(err) => {
+                tracing::error!(user = %reserved.user, tokens = used.tokens, error = %err, "could not charge a finished call");
+                Err(Error::from_store(err, &reserved.user))
+            }
+        }
     }
 
     /// The model has answered and the provider bills it: a store hiccup now must not lose the
@@ -183,6 +198,13 @@ impl Invocations {
     pub(super) async fn release(&self, reserved: &Reserved, outcome: Option<ErrorCode>) {
         let core = &self.0.core;
         core.metrics.hold_ended();
+        if reserved.in_outage {
+            self.0.outage.give_back(reserved.hold.amounts.tokens);
+            if let Some(claim) = &reserved.claim {
+                self.0.outage.unclaim(claim);
+            }
+            return;
+        }
         let code = outcome.map_or("ok", ErrorCode::as_str);
         core.metrics.model_call(&reserved.request.model_id, code, 0, 0, 0);
         let release = Release {
