@@ -2,7 +2,7 @@
 //! `tokenmeter-client`.
 //!
 //! - [`ui`]: the component library (HeroUI's anatomy and tokens).
-//! - [`api`]: the session, error sentences and live views (SSE with polling fallback).
+//! - [`api`]: the session, typed errors and live views (SSE with polling fallback, kept figures).
 //! - [`pages`]: the views, composed from `ui`.
 //! - [`app`]: routes, the signed-in session and the page frame.
 

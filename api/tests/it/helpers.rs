@@ -68,6 +68,9 @@ pub(crate) struct TestApp {
     pub invocations: Invocations,
     _data: Option<TempDir>,
     server: tokio::task::JoinHandle<()>,
+    /// Stops the server, dropping every open connection (see [`TestApp::stop`]).
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    web_dir: PathBuf,
 }
 
 impl Drop for TestApp {
@@ -178,15 +181,67 @@ pub(crate) async fn spawn_app_on(
     // Without a built app, a directory that does not exist: the API then serves no pages.
     let web_dir = options.web_dir.unwrap_or_else(|| std::env::temp_dir().join("tokenmeter-no-web-app"));
     let app = http::endpoint(services, &options.cors_origins, http::WebApp::new(&web_dir));
-    let (acceptor, addr) = http::bind("127.0.0.1:0".parse().unwrap()).await.expect("bind");
-    let server = tokio::spawn(async move {
-        http::serve(acceptor, app).await.expect("server");
-    });
+    let (addr, server, stop) = serve("127.0.0.1:0".parse().unwrap(), app).await;
     let client = Client::with_api_key(&format!("http://{addr}"), ADMIN_KEY).unwrap();
-    TestApp { addr, client, http: reqwest::Client::new(), store, keys, invocations, _data: data, server }
+    TestApp {
+        addr,
+        client,
+        http: reqwest::Client::new(),
+        store,
+        keys,
+        invocations,
+        _data: data,
+        server,
+        stop: Some(stop),
+        web_dir,
+    }
+}
+
+/// Serves `app` on `addr` until told to stop; stopping closes every open connection at once
+/// (event streams included), as a process that exits does.
+async fn serve(
+    addr: SocketAddr,
+    app: impl poem::Endpoint + 'static,
+) -> (SocketAddr, tokio::task::JoinHandle<()>, tokio::sync::oneshot::Sender<()>) {
+    let (acceptor, addr) = http::bind(addr).await.expect("bind");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        poem::Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(app, async move { drop(stopped.await) }, Some(Duration::ZERO))
+            .await
+            .expect("server");
+    });
+    (addr, server, stop)
 }
 
 impl TestApp {
+    /// Stops the service as a crash or a deploy does: no new connections, and every open one
+    /// (an event stream, a call in flight) is closed. The store stays.
+    pub(crate) async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.server).await.expect("the server stopped cleanly");
+    }
+
+    /// Starts the service again on the same address and the same store, as a new process
+    /// would: no state but the store's (live views and caches start empty).
+    pub(crate) async fn start_again(&mut self) {
+        let admin = StartupAdminKey::new(ADMIN_KEY).expect("admin key");
+        let settings = InvokeSettings {
+            default_model: tokenmeter_api::config::DEFAULT_MODEL_ID.into(),
+            default_max_output_tokens: 1024,
+            hold_ttl: Duration::from_secs(900),
+        };
+        let provider: Arc<dyn ModelProvider> = Arc::new(EchoProvider);
+        let services = Services::new(self.store.clone(), Keys::new(self.keys.clone(), Some(admin)), provider, settings);
+        self.invocations = services.invocations.clone();
+        let app = http::endpoint(services, &[], http::WebApp::new(&self.web_dir));
+        let (addr, server, stop) = serve(self.addr, app).await;
+        assert_eq!(addr, self.addr, "started again on the same address");
+        (self.server, self.stop) = (server, Some(stop));
+    }
+
     /// Another instance of the service on the same store, as behind a load balancer: its
     /// own process state (live views, caches), the same data.
     pub(crate) async fn second_instance(&self) -> TestApp {
