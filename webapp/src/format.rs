@@ -44,11 +44,7 @@ pub fn money_parts(input: f64, output: f64, total: f64) -> [String; 3] {
 /// What a user's cost figure says: the money, or, for tokens recorded through the API without
 /// a model call (which cost nothing here), that label instead of a bare $0.
 pub fn cost_of(total_cost: f64, token_usage: u64) -> (String, Option<&'static str>) {
-    if total_cost == 0.0 && token_usage > 0 {
-        (money(0.0), Some(RECORDED_ONLY))
-    } else {
-        (money(total_cost), None)
-    }
+    if total_cost == 0.0 && token_usage > 0 { (money(0.0), Some(RECORDED_ONLY)) } else { (money(total_cost), None) }
 }
 
 /// The label of usage recorded without a model call.
@@ -172,8 +168,14 @@ mod tests {
     fn token_fields_name_themselves_as_labelled() {
         assert_eq!(parse_tokens("Token limit", "100,000"), Ok(100_000));
         assert_eq!(parse_tokens("Token limit", " 2 000 "), Ok(2000));
-        assert_eq!(parse_tokens("Token limit", "0"), Err("Token limit must be a positive whole number (e.g. 100000).".into()));
-        assert_eq!(parse_tokens("Token limit", "1.5"), Err("Token limit must be a positive whole number (e.g. 100000).".into()));
+        assert_eq!(
+            parse_tokens("Token limit", "0"),
+            Err("Token limit must be a positive whole number (e.g. 100000).".into())
+        );
+        assert_eq!(
+            parse_tokens("Token limit", "1.5"),
+            Err("Token limit must be a positive whole number (e.g. 100000).".into())
+        );
         assert_eq!(parse_tokens("New token limit", ""), Err("New token limit is required.".into()));
     }
 

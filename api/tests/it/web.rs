@@ -63,9 +63,8 @@ async fn files_are_sent_in_the_best_accepted_encoding_and_hashed_assets_are_immu
     let get = |path: String, encoding: &'static str| {
         app.http.get(app.url(&path)).header(ACCEPT, BROWSER).header("accept-encoding", encoding).send()
     };
-    let header = |response: &reqwest::Response, name: &str| {
-        response.headers().get(name).map(|v| v.to_str().unwrap().to_owned())
-    };
+    let header =
+        |response: &reqwest::Response, name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
 
     let asset = format!("/assets/{css}");
     let br = get(asset.clone(), "gzip, deflate, br, zstd").await.unwrap();

@@ -51,7 +51,9 @@ impl fmt::Display for ApiError {
             ApiError::Unreachable => f.write_str(
                 "Could not reach the tokenmeter service. Check that it is running and your connection, then try again.",
             ),
-            ApiError::Unexpected { status } => write!(f, "The service answered unexpectedly (HTTP {status}). Try again."),
+            ApiError::Unexpected { status } => {
+                write!(f, "The service answered unexpectedly (HTTP {status}). Try again.")
+            }
             ApiError::Invalid(message) | ApiError::Other(message) => f.write_str(message),
         }
     }

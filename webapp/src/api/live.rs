@@ -46,7 +46,8 @@ pub struct Live<T: 'static> {
     pub value: Signal<Option<T>>,
     pub link: Signal<Link>,
     pub error: Signal<Option<ApiError>>,
-    /// When `value` was last confirmed by the service (browser clock, ms).
+    /// Until when `value` is known to be current (browser clock, ms): its last confirmation,
+    /// or the moment a live stream that kept it current dropped.
     pub as_of: Signal<f64>,
     /// The browser clock, ticking every second, so ages shown stay current.
     pub now: Signal<f64>,
@@ -146,8 +147,12 @@ impl<T: Clone + 'static> Live<T> {
         });
     }
 
-    /// The figures shown (if any) are now the last known ones.
+    /// The figures shown (if any) are now the last known ones. A live stream kept them
+    /// current up to this moment, so their age counts from here.
     fn lost(self) {
+        if self.link.get_untracked() == Link::Live {
+            self.as_of.set(now_ms());
+        }
         self.link.set(if self.value.with_untracked(Option::is_some) { Link::Reconnecting } else { Link::Connecting });
     }
 
@@ -190,7 +195,11 @@ enum Outcome {
 
 /// Reads JSON events until the stream ends or fails; the first must arrive within
 /// [`OPEN_MS`]. Marks the view live from the first.
-async fn read_stream<T: Clone + 'static>(body: ByteStream, live: Live<T>, parse: &impl Fn(&str) -> Option<T>) -> Outcome {
+async fn read_stream<T: Clone + 'static>(
+    body: ByteStream,
+    live: Live<T>,
+    parse: &impl Fn(&str) -> Option<T>,
+) -> Outcome {
     let mut stream = body.into_inner();
     let (mut buffer, mut pending) = (String::new(), Vec::new());
     let mut delivered = false;

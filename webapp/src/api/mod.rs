@@ -11,6 +11,8 @@ pub use live::{Link, Live, POLL_MS, follow_user, follow_users};
 pub use sse::{append_utf8, take_events};
 use tokenmeter_client::{Client, types::KeyRole as Role};
 
+pub use crate::timer::sleep;
+
 /// Where the key is kept for the browser session (cleared on sign-out or when the tab closes).
 const STORAGE_KEY: &str = "tokenmeter.apiKey";
 
@@ -96,16 +98,6 @@ pub async fn sign_in(key: &str) -> Result<Auth, ApiError> {
 /// Milliseconds since the epoch, by the browser's clock.
 pub fn now_ms() -> f64 {
     js_sys::Date::now()
-}
-
-/// Waits `ms` milliseconds (a browser timer).
-pub async fn sleep(ms: i32) {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        if let Some(window) = web_sys::window() {
-            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
-        }
-    });
-    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
 
 /// `future`, or `None` when it takes longer than `ms`.

@@ -81,8 +81,13 @@ impl Conversation {
         if text.trim().is_empty() {
             return self.error.set(Some("Your prompt is required: type a question first.".into()));
         }
-        let request =
-            InvokeRequest { prompt: text.clone(), system: None, max_output_tokens: None, model: None, history: self.history() };
+        let request = InvokeRequest {
+            prompt: text.clone(),
+            system: None,
+            max_output_tokens: None,
+            model: None,
+            history: self.history(),
+        };
         self.sending.set(true);
         self.answer.set(String::new());
         sycamore::futures::spawn_local_scoped(async move {
@@ -124,7 +129,9 @@ pub fn ModelInteraction() -> View {
     });
     let picker = move || match users.get_clone() {
         None => view! { Loading(what="Loading users…") },
-        Some(Err(err)) => view! { Alert(tone=Tone::Danger, title="Users could not be loaded.", message=err.to_string(), test_id="load-error") },
+        Some(Err(err)) => {
+            view! { Alert(tone=Tone::Danger, title="Users could not be loaded.", message=err.to_string(), test_id="load-error") }
+        }
         Some(Ok(ids)) if ids.is_empty() => view! {
             Alert(tone=Tone::Primary, title="No users yet.", message="Create a user on the Users page, then chat as them here.")
         },
@@ -190,9 +197,15 @@ fn ChatAs(id: String, acting: bool) -> View {
         }
         let limit = chat.user.value.with(|u| u.as_ref().map(|u| format::tokens(u.token_limit)).unwrap_or_default());
         let (title, message) = if acting {
-            ("This user has used all of their tokens.", format!("Their limit is {limit} tokens. Raise it on the Users page to chat as them again."))
+            (
+                "This user has used all of their tokens.",
+                format!("Their limit is {limit} tokens. Raise it on the Users page to chat as them again."),
+            )
         } else {
-            ("You have used all of your tokens.", format!("Your limit is {limit} tokens. Chat is off until an administrator raises it."))
+            (
+                "You have used all of your tokens.",
+                format!("Your limit is {limit} tokens. Chat is off until an administrator raises it."),
+            )
         };
         view! { Alert(tone=Tone::Danger, title=title, message=message, test_id="chat-limit") }
     };
@@ -265,13 +278,20 @@ fn ChatAs(id: String, acting: bool) -> View {
 
 /// Sends `request` to the streaming endpoint and appends the answer to `answer` as it
 /// arrives; answers the summary, or why not.
-async fn stream_answer(client: &Client, id: &str, request: &InvokeRequest, answer: Signal<String>) -> Result<InvokeResponse, ApiError> {
+async fn stream_answer(
+    client: &Client,
+    id: &str,
+    request: &InvokeRequest,
+    answer: Signal<String>,
+) -> Result<InvokeResponse, ApiError> {
     let response = client.invoke_model_stream(id, request).await?;
     let mut body = response.into_inner().into_inner();
     let (mut buffer, mut pending) = (String::new(), Vec::new());
     while let Some(chunk) = body.next().await {
         let bytes = chunk.map_err(|_| {
-            ApiError::Other("The connection to the service was lost mid-answer; the unfinished answer was not charged.".into())
+            ApiError::Other(
+                "The connection to the service was lost mid-answer; the unfinished answer was not charged.".into(),
+            )
         })?;
         pending.extend_from_slice(&bytes);
         api::append_utf8(&mut buffer, &mut pending);

@@ -113,7 +113,12 @@ pub(super) fn snippet(op: Op, lang: Lang, base: &str, id: &str) -> String {
 }
 
 fn curl(op: Op, base: &str, id: &str) -> String {
-    let mut lines = vec![format!("curl -s{} -X {} {base}{}", if op == Op::InvokeStream { "N" } else { "" }, op.method(), op.path(id))];
+    let mut lines = vec![format!(
+        "curl -s{} -X {} {base}{}",
+        if op == Op::InvokeStream { "N" } else { "" },
+        op.method(),
+        op.path(id)
+    )];
     lines.push("  -H \"Authorization: Bearer $TOKENMETER_KEY\"".into());
     if let Some(body) = op.body() {
         lines.push("  -H 'Content-Type: application/json'".into());
@@ -146,11 +151,20 @@ fn rust(op: Op, id: &str) -> String {
 fn javascript(op: Op, id: &str) -> String {
     let path = op.path(id);
     let body = op.body().map(|b| format!(",\n  body: JSON.stringify({b})")).unwrap_or_default();
-    let call = format!("const response = await fetch(`${{BASE}}{path}`, {{\n  method: \"{}\",\n  headers{body},\n}});", op.method());
+    let call = format!(
+        "const response = await fetch(`${{BASE}}{path}`, {{\n  method: \"{}\",\n  headers{body},\n}});",
+        op.method()
+    );
     let after = match op {
-        Op::InvokeStream => "// Server-sent events: `delta` events, then `done` with tokens and cost\nconst reader = response.body.pipeThrough(new TextDecoderStream()).getReader();\nfor (let r = await reader.read(); !r.done; r = await reader.read()) console.log(r.value);",
-        Op::Invoke => "const answer = await response.json();\nconsole.log(answer.response, answer.tokensConsumed, answer.cost.totalCost);",
-        Op::GetUsage | Op::RecordUsage | Op::ChangeLimit => "const user = await response.json();\nconsole.log(`${user.tokenUsage} of ${user.tokenLimit} tokens used`);",
+        Op::InvokeStream => {
+            "// Server-sent events: `delta` events, then `done` with tokens and cost\nconst reader = response.body.pipeThrough(new TextDecoderStream()).getReader();\nfor (let r = await reader.read(); !r.done; r = await reader.read()) console.log(r.value);"
+        }
+        Op::Invoke => {
+            "const answer = await response.json();\nconsole.log(answer.response, answer.tokensConsumed, answer.cost.totalCost);"
+        }
+        Op::GetUsage | Op::RecordUsage | Op::ChangeLimit => {
+            "const user = await response.json();\nconsole.log(`${user.tokenUsage} of ${user.tokenLimit} tokens used`);"
+        }
         Op::DeleteUser => "console.log((await response.json()).message);",
     };
     format!("{call}\nif (!response.ok) throw new Error((await response.json()).message);\n{after}")

@@ -61,7 +61,9 @@ pub fn Snippets(id: String) -> View {
         }
     };
     let back = if admin { format!("/admin/users/{id}") } else { "/dashboard".into() };
-    let who = if admin { format!("Calls about {id}; with an admin key, every call below is allowed.") } else {
+    let who = if admin {
+        format!("Calls about {id}; with an admin key, every call below is allowed.")
+    } else {
         "Your own calls: your key may invoke the model as you, read your usage and record it.".to_owned()
     };
     view! {

@@ -12,7 +12,10 @@ use crate::{
     api::{self, ApiError, Live},
     app::Session,
     format::{self, Level},
-    ui::{Alert, Button, Card, CardBody, CardHeader, Chip, Input, Progress, Size, SortHeader, Table, Toasts, Tone, Variant},
+    ui::{
+        Alert, Button, Card, CardBody, CardHeader, Chip, Input, Progress, Size, SortHeader, Table, Toasts, Tone,
+        Variant,
+    },
 };
 
 /// What the user list is sorted by.
@@ -123,9 +126,9 @@ impl UsersPage {
                         self.key.show(id, key.api_key);
                     }
                 }
-                Err(err) => form.error.set(Some(
-                    ApiError::from(err).for_form(&[("userId", USER_ID), ("tokenLimit", TOKEN_LIMIT)]),
-                )),
+                Err(err) => form
+                    .error
+                    .set(Some(ApiError::from(err).for_form(&[("userId", USER_ID), ("tokenLimit", TOKEN_LIMIT)]))),
             }
             form.creating.set(false);
         });
@@ -223,14 +226,21 @@ fn UserRow(page: UsersPage, user: User) -> View {
     let href = format!("/admin/users/{id}");
     let (cost, recorded_only) = format::cost_of(user.total_cost, user.token_usage);
     let cost_class = if user.total_cost > 0.0 { "num tone-success" } else { "num" };
-    let cost_note = recorded_only.map(|label| view! { span(class="cell-note") { (label) } }).unwrap_or_default();
+    // Tokens recorded without a model call cost nothing here: the label says so instead of $0.
+    let cost = match recorded_only {
+        Some(label) => view! { span(class="cell-note") { (label) } },
+        None => view! { (cost) },
+    };
     let bar_label = format!("{id} usage");
-    let (row, for_delete, limit_test, delete_test) = (id.clone(), id.clone(), format!("limit-{id}"), format!("delete-{id}"));
+    let (row, for_delete, limit_test, delete_test) =
+        (id.clone(), id.clone(), format!("limit-{id}"), format!("delete-{id}"));
     let usage = format::tokens(user.token_usage);
     let limit = format::tokens(user.token_limit);
     let pct_value = user.percentage_used;
     let pct = format::percent(user.percentage_used);
     let updated = format::timestamp(&user.last_updated);
+    let (date, time) =
+        updated.split_once(' ').map(|(d, t)| (d.to_owned(), t.to_owned())).unwrap_or((updated, String::new()));
     view! {
         tr(data-user=row) {
             td(class="cell-title", data-label="User ID") { a(href=href) { (id) } }
@@ -243,8 +253,8 @@ fn UserRow(page: UsersPage, user: User) -> View {
                 }
             }
             td(data-label="Status") { Chip(text=level.label(), tone=tone) }
-            td(class=cost_class, data-label="Cost", data-testid="cost") { (cost) (cost_note) }
-            td(class="mono nowrap", data-label="Last updated") { (updated) }
+            td(class=cost_class, data-label="Cost", data-testid="cost") { (cost) }
+            td(class="mono when", data-label="Last updated") { span { (date) } span { (time) } }
             td(class="actions", data-label="Actions") {
                 div(class="row row-end") {
                     Button(variant=Variant::Bordered, size=Size::Small, test_id=limit_test,

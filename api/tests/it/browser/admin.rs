@@ -44,7 +44,9 @@ async fn an_administrator_signs_in_sorts_creates_relimits_and_deletes_users() {
     browser.wait_text(&format!("{alice} .chip"), PATIENCE, |t| t == "Warning").await;
     browser.wait_text("tr[data-user=bob] .chip", PATIENCE, |t| t == "Limit reached").await;
     // Usage recorded through the API, without a model call, says so instead of a bare $0.
-    browser.wait_text(&format!("{alice} [data-testid=cost]"), PATIENCE, |t| t.contains("recorded usage — no model cost")).await;
+    browser
+        .wait_text(&format!("{alice} [data-testid=cost]"), PATIENCE, |t| t.contains("recorded usage — no model cost"))
+        .await;
     browser.look("admin-users").await;
 
     // Sorting: by limit (highest first, then flipped), by percentage.
@@ -62,7 +64,11 @@ async fn an_administrator_signs_in_sorts_creates_relimits_and_deletes_users() {
     browser.fill("#new-user-id", "dave").await;
     browser.fill("#new-user-limit", "0").await;
     browser.click("[data-testid=create-user]").await;
-    browser.wait_text("[data-testid=create-error]", PATIENCE, |t| t.contains("Token limit must be a positive whole number")).await;
+    browser
+        .wait_text("[data-testid=create-error]", PATIENCE, |t| {
+            t.contains("Token limit must be a positive whole number")
+        })
+        .await;
     browser.fill("#new-user-limit", "5000").await;
     browser.click("[data-testid=create-user]").await;
     let key = browser.wait_text("[data-testid=issued-key]", PATIENCE, |t| t.starts_with("tmk_")).await;
@@ -92,7 +98,11 @@ async fn an_administrator_signs_in_sorts_creates_relimits_and_deletes_users() {
     browser.wait_focus("new-limit").await;
     browser.fill("#new-limit", "many").await;
     browser.click("[data-testid=save-limit]").await;
-    browser.wait_text("#limit-modal .field-error", PATIENCE, |t| t.contains("New token limit must be a positive whole number")).await;
+    browser
+        .wait_text("#limit-modal .field-error", PATIENCE, |t| {
+            t.contains("New token limit must be a positive whole number")
+        })
+        .await;
     browser.fill("#new-limit", "2000").await;
     browser.look("admin-change-limit").await;
     browser.click("[data-testid=save-limit]").await;

@@ -82,9 +82,13 @@ async fn the_keyboard_alone_signs_in_moves_between_views_and_switches_snippet_la
     browser.c.execute("document.getElementById('lang-tab-0').focus()", vec![]).await.unwrap();
     browser.press("\u{E014}").await; // ArrowRight
     browser.wait_focus("lang-tab-1").await;
-    browser.wait_text("#lang-panel [data-testid=snippet]", PATIENCE, |t| t.contains("client.invoke_model(\"ida\"")).await;
+    browser
+        .wait_text("#lang-panel [data-testid=snippet]", PATIENCE, |t| t.contains("client.invoke_model(\"ida\""))
+        .await;
     browser.press("\u{E014}\u{E014}").await;
     browser.wait_text("#lang-panel [data-testid=snippet]", PATIENCE, |t| t.contains("requests.post")).await;
     browser.press("\u{E012}").await; // ArrowLeft
-    browser.wait_text("#lang-panel [data-testid=snippet]", Duration::from_secs(5), |t| t.contains("await fetch(")).await;
+    browser
+        .wait_text("#lang-panel [data-testid=snippet]", Duration::from_secs(5), |t| t.contains("await fetch("))
+        .await;
 }
