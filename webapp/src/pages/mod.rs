@@ -59,10 +59,15 @@ pub fn LinkChip(link: Signal<Link>) -> View {
     view! { span(class=class, title=title, data-testid="link", data-link=move || format!("{:?}", link.get())) { (text) } }
 }
 
-/// What a live view says above its figures: loading, the service's refusal, or, while the
-/// service cannot be reached, that the figures shown are the last known ones and how old.
+/// What a live view says above its figures: loading (unless the page shows placeholders
+/// instead: `loading` is `None`), the service's refusal, or, while the service cannot be
+/// reached, that the figures shown are the last known ones and how old.
 #[component(inline_props)]
-pub fn LiveStatus<T: Clone + 'static>(live: Live<T>, loading: &'static str, failed: &'static str) -> View {
+pub fn LiveStatus<T: Clone + 'static>(
+    live: Live<T>,
+    #[prop(default, setter(strip_option))] loading: Option<&'static str>,
+    failed: &'static str,
+) -> View {
     view! {
         (move || {
             let shown = live.value.with(Option::is_some);
@@ -80,7 +85,10 @@ pub fn LiveStatus<T: Clone + 'static>(live: Live<T>, loading: &'static str, fail
                         }
                     }
                 }
-                (None, _) if !shown => view! { Loading(what=loading) },
+                (None, _) if !shown => match loading {
+                    Some(what) => view! { Loading(what=what) },
+                    None => view! {},
+                },
                 _ => view! {},
             }
         })

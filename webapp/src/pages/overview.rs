@@ -51,8 +51,18 @@ pub fn Overview() -> View {
     let live = Live::<Vec<User>>::new();
     api::follow_users(auth.client.clone(), live);
     let totals = create_memo(move || live.value.with(|v| v.as_deref().map(Totals::of)));
+    // Placeholders until the first figures arrive, so nothing moves when they do.
     let figures = move || {
-        let Some(t) = totals.get_clone() else { return view! {} };
+        let Some(t) = totals.get_clone() else {
+            return view! {
+                div(class="grid-4", aria-busy="true") {
+                    Stat(label="Users", value="–", note="loading…")
+                    Stat(label="Total usage", value="–", note="loading…")
+                    Stat(label="Total cost", value="–", note="loading…")
+                    Stat(label="Near or at the limit", value="–", note="loading…")
+                }
+            };
+        };
         let share = if t.limits > 0 { t.usage as f64 * 100.0 / t.limits as f64 } else { 0.0 };
         let warning_tone = if t.warning > 0 { Tone::Warning } else { Tone::Default };
         let reached_tone = if t.reached > 0 { Tone::Danger } else { Tone::Default };
@@ -104,7 +114,7 @@ pub fn Overview() -> View {
                 }
             }
         }
-        LiveStatus(live=live, loading="Loading the system's figures…", failed="The figures could not be refreshed.")
+        LiveStatus(live=live, failed="The figures could not be refreshed.")
         (figures)
         Card {
             CardHeader {
