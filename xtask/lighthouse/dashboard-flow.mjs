@@ -35,5 +35,6 @@ for (const step of result.steps) {
     si: a["speed-index"].displayValue,
   }));
 }
-fs.writeFileSync(`dashboard-flow.html`, await flow.generateReport());
+// The HTML report, next to this script.
+fs.writeFileSync(new URL("dashboard-flow.html", import.meta.url), await flow.generateReport());
 await browser.close();

@@ -56,22 +56,21 @@ pub(super) fn UsageView(live: Live<User>, title: &'static str, viewer: Viewer) -
             Level::Healthy => view! {},
         };
         let (cost, recorded_only) = format::cost_of(u.total_cost, u.token_usage);
-        let cost_detail = match recorded_only {
-            Some(label) => format!("{cost} USD ({label})"),
-            None => format!("{cost} USD"),
-        };
-        let rows: Vec<(&'static str, String)> = vec![
-            ("User ID", u.user_id.clone()),
-            ("Token limit", format::tokens(u.token_limit)),
-            ("Tokens consumed", format::tokens(u.token_usage)),
-            ("Tokens remaining", format::tokens(u.remaining_tokens)),
-            ("Usage percentage", format::percent(u.percentage_used)),
-            ("Total cost", cost_detail),
-            ("Last updated", format::timestamp(&u.last_updated)),
+        let rows: Vec<(&'static str, String, Option<&'static str>)> = vec![
+            ("User ID", u.user_id.clone(), None),
+            ("Token limit", format::tokens(u.token_limit), None),
+            ("Tokens consumed", format::tokens(u.token_usage), None),
+            ("Tokens remaining", format::tokens(u.remaining_tokens), None),
+            ("Usage percentage", format::percent(u.percentage_used), None),
+            ("Total cost", format!("{cost} USD"), recorded_only),
+            ("Last updated", format::timestamp(&u.last_updated), None),
         ];
         let rows = rows
             .into_iter()
-            .map(|(k, v)| view! { tr { th(scope="row") { (k) } td(class="num") { (v) } } })
+            .map(|(k, v, note)| {
+                let note = note.map(|n| view! { span(class="cell-note") { (n) } }).unwrap_or_default();
+                view! { tr { th(scope="row") { (k) } td(class="num") { (v) (note) } } }
+            })
             .collect::<Vec<View>>();
         let tone = level.tone();
         let usage = format::tokens(u.token_usage);
