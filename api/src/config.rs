@@ -45,9 +45,46 @@ pub struct Config {
     #[arg(long, env = "TOKENMETER_MODEL_TIMEOUT_SECS", default_value_t = 120)]
     pub model_timeout_secs: u64,
 
-    /// Seconds after which the hold of a call that never finished (a crashed process) is released.
-    #[arg(long, env = "TOKENMETER_HOLD_TTL_SECS", default_value_t = 900)]
+    /// Seconds a model call's hold lives past its last renewal: the instance running the call
+    /// renews it every third of this, so only a crashed instance's holds expire (and are
+    /// released by the sweeper).
+    #[arg(long, env = "TOKENMETER_HOLD_TTL_SECS", default_value_t = 120,
+          value_parser = clap::value_parser!(u64).range(3..=86_400))]
     pub hold_ttl_secs: u64,
+
+    /// Seconds a streaming call waits for a reader that stopped reading before it is cancelled
+    /// (and its hold released, nothing charged).
+    #[arg(long, env = "TOKENMETER_STREAM_STALL_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub stream_stall_secs: u64,
+
+    /// Milliseconds a call whose budget is only held by calls in flight waits for them to
+    /// settle before it is refused.
+    #[arg(long, env = "TOKENMETER_ADMISSION_WAIT_MS", default_value_t = 2_000,
+          value_parser = clap::value_parser!(u64).range(0..=30_000))]
+    pub admission_wait_ms: u64,
+
+    /// A JSON price list replacing the built-in Bedrock prices (see api/src/model/prices.json).
+    #[arg(long, env = "TOKENMETER_PRICES")]
+    pub prices: Option<PathBuf>,
+
+    /// The tier new users are put on when their creation names none (default: none).
+    #[arg(long, env = "TOKENMETER_DEFAULT_TIER")]
+    pub default_tier: Option<String>,
+
+    /// Whether anyone may create a guest (`POST /guests`): `on` or `off`.
+    #[arg(long, env = "TOKENMETER_GUESTS", value_enum, default_value_t = Switch::Off)]
+    pub guests: Switch,
+
+    /// Days usage events and their roll-ups are kept.
+    #[arg(long, env = "TOKENMETER_EVENT_RETENTION_DAYS", default_value_t = 90,
+          value_parser = clap::value_parser!(u64).range(1..=3_650))]
+    pub event_retention_days: u64,
+
+    /// The most connections the server keeps open at once.
+    #[arg(long, env = "TOKENMETER_MAX_CONNECTIONS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(16..=1_000_000))]
+    pub max_connections: u64,
 
     /// The DynamoDB table of the `dynamodb` store; created (on-demand capacity) when missing.
     #[arg(long, env = "TOKENMETER_TABLE", default_value = "tokenmeter")]
@@ -83,8 +120,15 @@ pub enum StoreKind {
     DynamoDb,
 }
 
-/// Claude Sonnet 4.5 through its US cross-region inference profile.
-pub const DEFAULT_MODEL_ID: &str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
+/// Claude Sonnet 4.5 through its global cross-region inference profile (priced as the base
+/// model: $3 / $15 per million tokens).
+pub const DEFAULT_MODEL_ID: &str = "global.anthropic.claude-sonnet-4-5-20250929-v1:0";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ProviderKind {
@@ -164,5 +208,7 @@ mod tests {
         assert!(refusal(&["--store-timeout-ms", "60001"]).contains("100..=60000"));
         assert!(refusal(&["--store", "postgres"]).contains("[possible values: embedded, dynamodb]"));
         assert!(refusal(&["--listen", "localhost"]).contains("invalid socket address"));
+        assert!(refusal(&["--hold-ttl-secs", "1"]).contains("3..=86400"));
+        assert!(refusal(&["--guests", "maybe"]).contains("[possible values: on, off]"));
     }
 }

@@ -1,4 +1,6 @@
-//! Turns a [`Config`] into a running service.
+//! Turns a [`Config`] into a running service: stores, provider, prices, domain services, the
+//! background tasks (sweeping expired holds, forgetting expired data, removing idle guests),
+//! and HTTP (locally or on AWS Lambda).
 
 use std::{sync::Arc, time::Duration};
 
@@ -6,39 +8,85 @@ use anyhow::Context;
 
 use crate::{
     aws,
-    config::{Config, LogFormat, ProviderKind, StoreKind},
+    config::{Config, LogFormat, ProviderKind, StoreKind, Switch},
     domain::{
-        Invocations, InvokeSettings, KeyStore, Keys, ModelProvider, PricingTable, Role, Services, StartupAdminKey,
-        Tracker, UserStore,
+        Bootstrap, GuestSettings, InvokeSettings, KeyLabel, ModelProvider, Parts, PriceList, Role, Services, Settings,
+        StartupAdminKey, Stores, SystemClock, TierName, quota::default_tiers,
     },
     http,
-    model::{BedrockProvider, BedrockSettings, EchoProvider},
-    store::{DynamoDbStore, EmbeddedStore, sdk_config_loader},
+    model::{BedrockProvider, BedrockSettings, EchoProvider, default_prices},
+    store::EmbeddedStore,
 };
 
 /// How often holds left by crashed processes are looked for.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
+/// How often expired data (period counters, claims, events) and idle guests are cleaned up.
+const CLEANUP_EVERY: Duration = Duration::from_secs(600);
 
-/// Builds every domain service from the configuration: the store, the model provider, keys.
-pub async fn services(config: &Config) -> anyhow::Result<Services> {
-    let (users, keys) = stores(config).await?;
-    let provider = provider(config).await?;
-    let settings = InvokeSettings {
+/// The service's settings from its configuration.
+pub fn settings(config: &Config) -> anyhow::Result<Settings> {
+    let default_tier =
+        config.default_tier.as_deref().map(|t| TierName::parse("TOKENMETER_DEFAULT_TIER", t)).transpose()?;
+    Ok(Settings {
+        invoke: InvokeSettings {
+            default_max_output_tokens: config.max_output_tokens,
+            hold_ttl: Duration::from_secs(config.hold_ttl_secs),
+            call_timeout: Duration::from_secs(config.model_timeout_secs),
+            stream_stall_timeout: Duration::from_secs(config.stream_stall_secs),
+            admission_wait: Duration::from_millis(config.admission_wait_ms),
+        },
         default_model: config.model_id.clone(),
-        default_max_output_tokens: config.max_output_tokens,
-        hold_ttl: Duration::from_secs(config.hold_ttl_secs),
-    };
-    tracing::info!(provider = provider.name(), model = %config.model_id, "model provider ready");
-    Ok(Services::new(users, keys, provider, settings))
+        default_tier,
+        event_retention: Duration::from_secs(config.event_retention_days * 86_400),
+        guests: GuestSettings { enabled: config.guests == Switch::On, ..GuestSettings::default() },
+    })
 }
 
-async fn provider(config: &Config) -> anyhow::Result<Arc<dyn ModelProvider>> {
-    if PricingTable.for_model(&config.model_id).is_none() {
-        let known = PricingTable::model_ids().collect::<Vec<_>>().join(", ");
-        anyhow::bail!(
-            "TOKENMETER_MODEL_ID {} has no price; use one of {known} (or a us./eu./global. profile of one)",
-            config.model_id
-        );
+/// The price list: the file `TOKENMETER_PRICES` names, or the built-in one.
+pub fn prices(config: &Config) -> anyhow::Result<PriceList> {
+    let Some(path) = &config.prices else { return Ok(default_prices()) };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading TOKENMETER_PRICES {}", path.display()))?;
+    PriceList::from_json(&text).map_err(|e| anyhow::anyhow!("TOKENMETER_PRICES {}: {e}", path.display()))
+}
+
+/// The store the configuration names, serving every port.
+pub(crate) enum OpenedStore {
+    Embedded(Arc<EmbeddedStore>),
+    DynamoDb(Arc<crate::store::DynamoDbStore>),
+}
+
+impl OpenedStore {
+    pub(crate) fn stores(&self) -> Stores {
+        match self {
+            OpenedStore::Embedded(store) => Stores::of(store.clone()),
+            OpenedStore::DynamoDb(store) => Stores::of(store.clone()),
+        }
+    }
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<OpenedStore> {
+    match config.store {
+        StoreKind::Embedded => {
+            let path = config.embedded_db_path();
+            let store = EmbeddedStore::open(&path).with_context(|| format!("opening {}", path.display()))?;
+            tracing::info!(path = %path.display(), "embedded store opened");
+            Ok(OpenedStore::Embedded(Arc::new(store)))
+        }
+        StoreKind::DynamoDb => {
+            let sdk = crate::store::sdk_config_loader(Duration::from_millis(config.store_timeout_ms)).load().await;
+            let store = crate::store::DynamoDbStore::open(aws_sdk_dynamodb::Config::from(&sdk), &config.table)
+                .await
+                .with_context(|| format!("opening the DynamoDB table '{}'", config.table))?;
+            tracing::info!(table = %config.table, "DynamoDB store opened");
+            Ok(OpenedStore::DynamoDb(Arc::new(store)))
+        }
+    }
+}
+
+async fn provider(config: &Config, prices: &PriceList) -> anyhow::Result<Arc<dyn ModelProvider>> {
+    if prices.price(&config.model_id).is_none() {
+        anyhow::bail!("TOKENMETER_MODEL_ID {} has no price; use one of {}", config.model_id, prices.describe_choices());
     }
     Ok(match config.model_provider() {
         ProviderKind::Echo => Arc::new(EchoProvider),
@@ -50,45 +98,35 @@ async fn provider(config: &Config) -> anyhow::Result<Arc<dyn ModelProvider>> {
     })
 }
 
-/// Opens the configured store and builds the user and key services on it.
-pub async fn tracker(config: &Config) -> anyhow::Result<Tracker> {
-    let (users, keys) = stores(config).await?;
-    Ok(Tracker::new(users, keys))
-}
-
-/// Opens the configured store, which keeps both users and API keys, and the key service on it
-/// (with the start-up admin key, if one is configured).
-async fn stores(config: &Config) -> anyhow::Result<(Arc<dyn UserStore>, Keys)> {
-    let admin = config.admin_key.as_deref().map(StartupAdminKey::new).transpose().map_err(anyhow::Error::msg)?;
-    let (users, keys): (Arc<dyn UserStore>, Arc<dyn KeyStore>) = match config.store {
-        StoreKind::Embedded => {
-            let path = config.embedded_db_path();
-            let store = Arc::new(EmbeddedStore::open(&path).with_context(|| format!("opening {}", path.display()))?);
-            tracing::info!(path = %path.display(), "embedded store opened");
-            (store.clone(), store)
-        }
-        StoreKind::DynamoDb => {
-            let sdk = sdk_config_loader(Duration::from_millis(config.store_timeout_ms)).load().await;
-            let store = DynamoDbStore::open(aws_sdk_dynamodb::Config::from(&sdk), &config.table)
-                .await
-                .with_context(|| format!("opening the DynamoDB table '{}'", config.table))?;
-            tracing::info!(table = %config.table, "DynamoDB store opened");
-            let store = Arc::new(store);
-            (store.clone(), store)
-        }
-    };
-    Ok((users, Keys::new(keys, admin)))
+/// Builds every domain service from the configuration, on `store`.
+pub(crate) async fn services(config: &Config, store: &OpenedStore) -> anyhow::Result<Services> {
+    let prices = prices(config)?;
+    let provider = provider(config, &prices).await?;
+    tracing::info!(provider = provider.name(), model = %config.model_id, "model provider ready");
+    let startup_admin =
+        config.admin_key.as_deref().map(StartupAdminKey::new).transpose().map_err(anyhow::Error::msg)?;
+    let stores = store.stores();
+    stores.tiers.seed_tiers(&default_tiers()).await.context("creating the default tiers")?;
+    Ok(Services::new(Parts {
+        stores,
+        provider,
+        prices,
+        clock: Arc::new(SystemClock),
+        startup_admin,
+        settings: settings(config)?,
+    }))
 }
 
 /// Serves HTTP on `config.listen` until the process is stopped, or runs as an AWS Lambda
 /// function when started by the Lambda runtime.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let services = services(&config).await?;
+    let store = open_store(&config).await?;
+    let services = services(&config, &store).await?;
     let on_lambda = config.lambda_runtime_api.is_some();
     if config.admin_key.is_none() && !on_lambda {
-        ensure_admin_key(services.tracker.keys()).await?;
+        ensure_admin_key(&services).await?;
     }
-    sweep_expired_holds(services.invocations.clone());
+    background_tasks(&services, &store);
     let app = http::endpoint(services, &config.cors_origins, http::WebApp::new(&config.web_dir));
     if on_lambda {
         return http::run_on_lambda(app).await;
@@ -99,26 +137,31 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 /// The OpenAPI document. It depends on neither store nor model: throwaway ones satisfy the types.
 pub fn openapi_json() -> anyhow::Result<String> {
-    let dir = tempfile_dir()?;
+    let dir = std::env::temp_dir().join(format!("tokenmeter-openapi-{}-{}", std::process::id(), rand::random::<u32>()));
     let store = Arc::new(EmbeddedStore::open(&dir.join("spec.redb"))?);
     let _ = std::fs::remove_dir_all(&dir);
-    let settings = InvokeSettings {
+    let config_free = Settings {
+        invoke: InvokeSettings::default(),
         default_model: crate::config::DEFAULT_MODEL_ID.into(),
-        default_max_output_tokens: 1,
-        hold_ttl: Duration::from_secs(1),
+        default_tier: None,
+        event_retention: Duration::from_secs(86_400),
+        guests: GuestSettings::default(),
     };
-    let services = Services::new(store.clone(), Keys::new(store, None), Arc::new(EchoProvider), settings);
+    let services = Services::new(Parts {
+        stores: Stores::of(store),
+        provider: Arc::new(EchoProvider),
+        prices: default_prices(),
+        clock: Arc::new(SystemClock),
+        startup_admin: None,
+        settings: config_free,
+    });
     Ok(http::openapi_json(services))
 }
 
-fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("tokenmeter-openapi-{}-{}", std::process::id(), rand::random::<u32>()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
-}
-
-/// Releases holds left by crashed processes, every [`SWEEP_EVERY`], for as long as the service runs.
-fn sweep_expired_holds(invocations: Invocations) {
+/// Runs the service's background work for as long as it runs: releasing holds left by
+/// crashed processes, and forgetting expired data and idle guests.
+fn background_tasks(services: &Services, store: &OpenedStore) {
+    let invocations = services.invocations.clone();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(SWEEP_EVERY);
         loop {
@@ -128,18 +171,41 @@ fn sweep_expired_holds(invocations: Invocations) {
             }
         }
     });
+    let guests = services.guests.clone();
+    let clock_now = services.core.clone();
+    let embedded = match store {
+        OpenedStore::Embedded(store) => Some(store.clone()),
+        OpenedStore::DynamoDb(_) => None,
+    };
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(CLEANUP_EVERY);
+        loop {
+            every.tick().await;
+            if let Err(err) = guests.remove_idle(Bootstrap::for_the_service_itself()).await {
+                tracing::warn!(error = %err, "could not remove idle guests; will try again");
+            }
+            // DynamoDB forgets expired items by itself (TTL); the embedded store is swept.
+            if let Some(store) = &embedded
+                && let Err(err) = store.sweep(clock_now.now()).await
+            {
+                tracing::warn!(error = %err, "could not forget expired data; will try again");
+            }
+        }
+    });
 }
 
 /// On a local run without `TOKENMETER_ADMIN_KEY`: generates the first admin key and prints
 /// it once. Later runs find it stored (hashed) and say how to get a new one.
-async fn ensure_admin_key(keys: &Keys) -> anyhow::Result<()> {
-    if keys.has_admin_key().await? {
+async fn ensure_admin_key(services: &Services) -> anyhow::Result<()> {
+    let keys = services.tracker.keys();
+    if keys.has_admin_key(Bootstrap::for_the_service_itself()).await? {
         tracing::info!(
             "admin key: using the one generated on first start (lost it? stop the service and run `tokenmeter admin-key`)"
         );
         return Ok(());
     }
-    let issued = keys.issue_unchecked(Role::Admin, Some("generated at first start".into())).await?;
+    let label = KeyLabel::parse("label", "generated at first start")?;
+    let issued = keys.issue_at_startup(Bootstrap::for_the_service_itself(), Role::Admin, label).await?;
     tracing::warn!(
         admin_key = %issued.token,
         "generated an admin API key; it is shown only this once. Sign in with it, or send it as `Authorization: Bearer <key>`"
@@ -149,14 +215,17 @@ async fn ensure_admin_key(keys: &Keys) -> anyhow::Result<()> {
 
 /// Issues a new admin key on the configured store and returns its text.
 pub async fn issue_admin_key(config: &Config) -> anyhow::Result<String> {
-    let tracker = tracker(config).await?;
-    let issued = tracker.keys().issue_unchecked(Role::Admin, Some("issued by `tokenmeter admin-key`".into())).await?;
+    let store = open_store(config).await?;
+    let services = services(config, &store).await?;
+    let label = KeyLabel::parse("label", "issued by `tokenmeter admin-key`")?;
+    let issued =
+        services.tracker.keys().issue_at_startup(Bootstrap::for_the_service_itself(), Role::Admin, label).await?;
     Ok(issued.token)
 }
 
 pub fn init_logging(format: LogFormat) {
     use tracing_subscriber::{EnvFilter, fmt};
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,poem=info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Pretty => builder.try_init(),

@@ -21,14 +21,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let user_id = format!("example-{}", std::process::id());
 
     // An admin creates a user and asks for the user's own key.
-    let request = CreateUserRequest { user_id: user_id.clone(), token_limit: 10_000, issue_key: Some(true) };
-    let created = admin.create_user(&request).await?.into_inner();
+    let request = CreateUserRequest {
+        user_id: user_id.clone(),
+        token_limit: 10_000.try_into()?,
+        issue_key: Some(true),
+        tier: None,
+        from_guest: None,
+    };
+    let created = admin.create_user(None, &request).await?.into_inner();
     println!("created {} with {} tokens", created.user.user_id, created.user.token_limit);
 
     // The user's key sees and spends only that user.
     let user_key = created.api_key.ok_or("the service issued no key")?.api_key;
     let user = Client::with_api_key(&base_url, &user_key)?;
-    let after = user.record_usage(&user_id, &RecordUsageRequest { tokens_consumed: 1_234 }).await?;
+    let usage = RecordUsageRequest { tokens_consumed: 1_234, input_tokens: None, output_tokens: None, model: None };
+    let after = user.record_usage(&user_id, None, &usage).await?;
     println!("used {} ({:.2} %), {} remaining", after.token_usage, after.percentage_used, after.remaining_tokens);
 
     // Errors are typed: the body is our `{error, message, details}` shape.
@@ -38,7 +45,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         other => println!("unexpected: {other:?}"),
     }
-    match admin.create_user(&CreateUserRequest { user_id: user_id.clone(), token_limit: 0, issue_key: None }).await {
+    // The typed client refuses what the spec forbids before sending anything…
+    println!("a limit of 0 is refused here: {}", std::num::NonZeroU64::try_from(0u64).is_err());
+    // …and the service answers the rest with a typed error body.
+    match admin.create_user(None, &request).await {
         Err(Error::ErrorResponse(response)) => {
             println!("refused with {}: {} ({})", response.status(), response.message, response.error)
         }

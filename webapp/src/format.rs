@@ -1,5 +1,7 @@
 //! How figures read: thousands separators, dollars, percentages, the state of a user.
 
+use std::num::NonZeroU64;
+
 use crate::ui::Tone;
 
 /// `1234567` → `1,234,567`.
@@ -61,10 +63,10 @@ pub fn age(secs: u64) -> String {
 
 /// A whole, positive number of tokens as typed (`100000`, `100,000`, `100 000`), or the
 /// sentence saying what the field (named as its label names it) must be.
-pub fn parse_tokens(label: &str, text: &str) -> Result<u64, String> {
+pub fn parse_tokens(label: &str, text: &str) -> Result<NonZeroU64, String> {
     let digits = text.trim().replace([',', '_', ' ', '\u{a0}'], "");
-    match digits.parse::<u64>() {
-        Ok(n) if n > 0 => Ok(n),
+    match digits.parse::<NonZeroU64>() {
+        Ok(n) => Ok(n),
         _ if digits.is_empty() => Err(format!("{label} is required.")),
         _ => Err(format!("{label} must be a positive whole number (e.g. 100000).")),
     }
@@ -166,8 +168,8 @@ mod tests {
 
     #[test]
     fn token_fields_name_themselves_as_labelled() {
-        assert_eq!(parse_tokens("Token limit", "100,000"), Ok(100_000));
-        assert_eq!(parse_tokens("Token limit", " 2 000 "), Ok(2000));
+        assert_eq!(parse_tokens("Token limit", "100,000").map(NonZeroU64::get), Ok(100_000));
+        assert_eq!(parse_tokens("Token limit", " 2 000 ").map(NonZeroU64::get), Ok(2000));
         assert_eq!(
             parse_tokens("Token limit", "0"),
             Err("Token limit must be a positive whole number (e.g. 100000).".into())

@@ -45,13 +45,24 @@ enum Command {
     Lint,
     /// Build release artifacts: the web app (webapp/dist) and the service binary.
     Build,
-    /// Measure throughput, latency and start-up (release build, real embedded store).
+    /// Benchmark the real service process against a stand-in Bedrock (and a peer), appending
+    /// to BENCHMARKS.md and regenerating the README's performance table.
     Bench {
-        /// Seconds per scenario.
+        /// Scenarios to run (`invoke`, `stream`, `records`, `startup`, `quota`); all of them when none is named.
+        scenarios: Vec<String>,
+        /// Seconds each measured phase lasts.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
-        /// Scenarios to run (`records`, `invoke`, `startup`); all of them when none is named.
-        scenarios: Vec<String>,
+        /// Open-loop rates in requests per second (default 100,500,1000).
+        #[arg(long)]
+        rates: Option<String>,
+        /// Measure a peer in the same run: `litellm` (LiteLLM proxy from PyPI, in a venv under target/).
+        #[arg(long)]
+        peer: Option<String>,
+        /// More options for `tokenmeter-bench run`, after `--` (e.g. `-- --no-record --note "…"`;
+        /// `cargo run -p tokenmeter-bench -- run --help` lists them).
+        #[arg(last = true)]
+        more: Vec<String>,
     },
     /// Build only the web app into webapp/dist and report its compressed size.
     BuildWeb,
@@ -66,7 +77,9 @@ fn main() -> anyhow::Result<()> {
         Command::Test => test::test(),
         Command::Lint => lint::lint(),
         Command::Build => build::build(),
-        Command::Bench { seconds, scenarios } => bench::bench(seconds, &scenarios),
+        Command::Bench { scenarios, seconds, rates, peer, more } => {
+            bench::bench(&bench::BenchArgs { scenarios, seconds, rates, peer, more })
+        }
         Command::BuildWeb => web::build_webapp(),
         Command::Screenshots => screenshots::screenshots(),
     }

@@ -17,9 +17,13 @@ pub(crate) fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| project_root().join("target"))
 }
 
-/// The cargo that started this xtask, run from the workspace root.
+/// Cargo, run from the workspace root.
+///
+/// This is the `cargo` on `PATH` (rustup's proxy, which honours `rust-toolchain.toml`) rather
+/// than `$CARGO`: the toolchain's own binary sets up a different environment for rustc, and
+/// builds started through it do not reuse what `cargo` on the command line built.
 pub(crate) fn cargo() -> Command {
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let mut cmd = Command::new("cargo");
     cmd.current_dir(project_root());
     cmd
 }

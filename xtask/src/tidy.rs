@@ -99,7 +99,7 @@ fn the_component_library_knows_nothing_of_the_api() {
 
 #[test]
 fn no_test_is_ignored() {
-    for dir in ["api", "client", "webapp", "xtask/src"] {
+    for dir in ["api", "bench/src", "client", "webapp", "xtask/src"] {
         forbid(dir, Some("xtask/src/tidy.rs"), &["#[ignore"], "tests are never #[ignore]d to get green");
     }
 }
@@ -107,7 +107,7 @@ fn no_test_is_ignored() {
 #[test]
 fn source_files_stay_small_or_say_why() {
     let mut long = Vec::new();
-    for dir in ["api", "client/src", "webapp/src", "xtask/src"] {
+    for dir in ["api", "bench/src", "client/src", "webapp/src", "xtask/src"] {
         for (path, text) in sources(dir) {
             let lines = text.lines().count();
             let listed = LONG_FILES.iter().any(|(file, _)| Path::new(file) == path);

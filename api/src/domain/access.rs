@@ -1,5 +1,6 @@
-//! Who may do what. A [`Principal`] is the authenticated caller; every [`Tracker`] and
-//! [`Keys`] operation asks it first.
+//! Who may do what. A [`Principal`] is the authenticated caller; every domain operation asks
+//! it first. The few operations no caller makes (the first admin key at start-up, the sweep
+//! of idle guests) take a [`Bootstrap`] capability instead, which only start-up code holds.
 //!
 //! [`Tracker`]: super::Tracker
 //! [`Keys`]: super::Keys
@@ -13,6 +14,18 @@ pub enum Principal {
     Admin { key: Option<KeyId> },
     /// Sees and spends only its own user.
     User { user: UserId, key: KeyId },
+}
+
+/// The right to act without a caller: held by the service's own start-up and background
+/// tasks, never derived from a request.
+#[derive(Debug, Clone, Copy)]
+pub struct Bootstrap(());
+
+impl Bootstrap {
+    /// For the service's start-up and its background tasks only.
+    pub fn for_the_service_itself() -> Self {
+        Self(())
+    }
 }
 
 impl Principal {

@@ -10,7 +10,7 @@ use std::{fmt, sync::Arc};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{Error, KeyStore, Principal, StoreError, Timestamp, UserId};
+use super::{Bootstrap, Error, KeyLabel, KeyStore, Principal, SharedClock, StoreError, Timestamp, UserId};
 
 const PREFIX: &str = "tmk_";
 
@@ -93,11 +93,12 @@ impl StartupAdminKey {
 pub struct Keys {
     store: Arc<dyn KeyStore>,
     startup_admin: Option<StartupAdminKey>,
+    clock: SharedClock,
 }
 
 impl Keys {
-    pub fn new(store: Arc<dyn KeyStore>, startup_admin: Option<StartupAdminKey>) -> Self {
-        Self { store, startup_admin }
+    pub fn new(store: Arc<dyn KeyStore>, startup_admin: Option<StartupAdminKey>, clock: SharedClock) -> Self {
+        Self { store, startup_admin, clock }
     }
 
     /// Who presents `token`? Unknown, malformed and revoked keys are all [`Error::InvalidKey`].
@@ -112,7 +113,7 @@ impl Keys {
             .and_then(|rest| rest.split_once('_'))
             .and_then(|(id, secret)| Some((KeyId::parse(id)?, secret)))
             .ok_or(Error::InvalidKey)?;
-        let key = self.store.get_key(&id).await.map_err(store_error)?.ok_or(Error::InvalidKey)?;
+        let key = self.store.key(&id).await.map_err(Error::store)?.ok_or(Error::InvalidKey)?;
         // Compare even for revoked keys, so timing does not tell revoked from wrong.
         let matches = bool::from(hash(secret).ct_eq(&key.secret_hash));
         if !matches || key.revoked_at.is_some() {
@@ -124,52 +125,48 @@ impl Keys {
         })
     }
 
-    /// Issues a new key. Only admins issue keys.
-    pub async fn issue(&self, by: &Principal, role: Role, label: Option<String>) -> Result<IssuedKey, Error> {
+    /// Issues a new key. Only admins issue keys; a user key needs an existing user, checked in
+    /// the same step as the key is stored (so no key outlives a concurrently deleted user).
+    pub async fn issue(&self, by: &Principal, role: Role, label: Option<KeyLabel>) -> Result<IssuedKey, Error> {
         by.require_admin()?;
-        self.issue_unchecked(role, label).await
+        self.store_new(role, label).await
     }
 
-    /// Issues a key without asking who wants it: for bootstrapping the first admin key.
-    pub async fn issue_unchecked(&self, role: Role, label: Option<String>) -> Result<IssuedKey, Error> {
+    /// Issues a key with no caller: the first admin key, at start-up.
+    pub async fn issue_at_startup(&self, _: Bootstrap, role: Role, label: KeyLabel) -> Result<IssuedKey, Error> {
+        self.store_new(role, Some(label)).await
+    }
+
+    async fn store_new(&self, role: Role, label: Option<KeyLabel>) -> Result<IssuedKey, Error> {
         let secret = hex(&rand::random::<[u8; 24]>());
         let key = ApiKey {
             id: KeyId::generate(),
             secret_hash: hash(&secret),
             role,
-            label,
-            created_at: Timestamp::now(),
+            label: label.map(|l| l.as_str().to_owned()),
+            created_at: self.clock.now(),
             revoked_at: None,
         };
-        self.store.insert_key(&key).await.map_err(store_error)?;
+        self.store.insert_key(&key).await.map_err(|e| match (e, &key.role) {
+            (StoreError::NotFound, Role::User(user)) => Error::UserNotFound(user.clone()),
+            (other, _) => Error::store(other),
+        })?;
         let token = format!("{PREFIX}{}_{secret}", key.id);
         Ok(IssuedKey { key, token })
     }
 
     pub async fn list(&self, by: &Principal) -> Result<Vec<ApiKey>, Error> {
         by.require_admin()?;
-        self.store.list_keys().await.map_err(store_error)
+        self.store.keys().await.map_err(Error::store)
     }
 
     /// Revokes a key; it stops working on the next request, on every instance.
     pub async fn revoke(&self, by: &Principal, id: &KeyId) -> Result<ApiKey, Error> {
         by.require_admin()?;
-        self.store.revoke_key(id, Timestamp::now()).await.map_err(|e| match e {
+        self.store.revoke_key(id, self.clock.now()).await.map_err(|e| match e {
             StoreError::NotFound => Error::KeyNotFound(id.clone()),
-            other => store_error(other),
+            other => Error::store(other),
         })
-    }
-
-    /// Revokes every key of `user` (when the user is deleted, so a re-created user with the
-    /// same ID does not inherit them).
-    pub async fn revoke_all_of(&self, user: &UserId) -> Result<(), Error> {
-        let now = Timestamp::now();
-        for key in self.store.list_keys().await.map_err(store_error)? {
-            if key.role == Role::User(user.clone()) && key.revoked_at.is_none() {
-                self.store.revoke_key(&key.id, now).await.map_err(store_error)?;
-            }
-        }
-        Ok(())
     }
 
     /// Whether the key `principal` signed in with still works (it may have been revoked since,
@@ -179,21 +176,14 @@ impl Keys {
             Principal::Admin { key: None } => return Ok(true),
             Principal::Admin { key: Some(id) } | Principal::User { key: id, .. } => id,
         };
-        let key = self.store.get_key(id).await.map_err(store_error)?;
+        let key = self.store.key(id).await.map_err(Error::store)?;
         Ok(key.is_some_and(|k| k.revoked_at.is_none()))
     }
 
     /// Whether any admin key is stored (to decide whether to generate the first one).
-    pub async fn has_admin_key(&self) -> Result<bool, Error> {
-        let keys = self.store.list_keys().await.map_err(store_error)?;
+    pub async fn has_admin_key(&self, _: Bootstrap) -> Result<bool, Error> {
+        let keys = self.store.keys().await.map_err(Error::store)?;
         Ok(keys.iter().any(|k| k.role == Role::Admin && k.revoked_at.is_none()))
-    }
-}
-
-fn store_error(err: StoreError) -> Error {
-    match err {
-        StoreError::Unavailable(why) => Error::StoreUnavailable(why),
-        other => Error::StoreUnavailable(format!("unexpected key store error: {other}")),
     }
 }
 

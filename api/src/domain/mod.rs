@@ -1,57 +1,127 @@
 //! The rules of token accounting, free of HTTP, storage and model-provider details.
 //!
-//! Everything a request may change goes through [`Tracker`]; values that reach it are
-//! already validated ([`UserId`], [`TokenLimit`], [`TokenCount`]), so the store only ever
-//! sees well-formed data. Every operation takes the caller's [`Principal`] and checks it
-//! first. The stores are ports the domain owns ([`UserStore`], [`KeyStore`]).
+//! Services ([`Tracker`], [`Invocations`], [`Quotas`], [`Keys`], …) hold every rule; values that
+//! reach them are validated types ([`UserId`], [`TokenLimit`], [`Prompt`], [`QuotaRule`], …), so a
+//! store only ever sees well-formed data. Every operation takes the caller's [`Principal`] and
+//! checks it first. The stores are ports the domain owns ([`AccountStore`], [`KeyStore`],
+//! [`TierStore`], [`EventStore`]); time comes from an injected [`Clock`].
 
 mod access;
+mod clock;
+mod context;
 mod error;
-mod holds;
+mod error_code;
+mod events;
+mod guests;
+mod idempotency;
 mod invoke;
 mod keys;
+mod ledger;
 pub mod live;
+mod metrics;
 mod model;
 mod money;
 mod pricing;
+pub mod quota;
+mod quotas;
 mod store;
 mod time;
 mod tracker;
 mod user;
 mod values;
 
-pub use access::Principal;
-pub use error::{Error, StoreError};
-pub use holds::{Hold, HoldId, Plan, Shortfall, plan};
-pub use invoke::{Invocation, Invocations, InvokeSettings, Prompt, StreamItem};
+use std::{sync::Arc, time::Duration};
+
+pub use access::{Bootstrap, Principal};
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use context::{Core, CoreParts};
+pub use error::{Error, Refusal, StoreError};
+pub use error_code::ErrorCode;
+pub use events::{EventId, EventKind, EventQuery, LATENCY_BUCKETS_MS, NO_MODEL, Rollup, Totals, UsageEvent};
+pub use guests::{GuestSettings, Guests, NewGuest};
+pub use idempotency::{Answer, IDEMPOTENCY_TTL, IdempotencyClaim, IdempotencyKey, IdempotencyRecord, IdempotencyState};
+pub use invoke::{Invocation, Invocations, InvokeSettings, Limits, Prompt, StartedStream, StreamItem};
 pub use keys::{ApiKey, IssuedKey, KeyId, Keys, Role, StartupAdminKey};
+pub use ledger::{
+    Amounts, Ceiling, Counter, CounterCharge, Guards, Hold, HoldId, Recording, Release, Reservation, Settlement,
+};
+pub use metrics::{Histogram, Metrics, MetricsSnapshot, SECONDS_BUCKETS};
 pub use model::{ModelError, ModelEvent, ModelProvider, ModelReply, ModelRequest, ModelStream, Speaker, Turn};
 pub use money::Money;
-pub use pricing::{Cost, ModelPricing, PricingTable, TokenUsage};
-pub use store::{KeyStore, UserStore};
+pub use pricing::{Cost, ModelPrice, PriceList, Priced, TokenPrices, TokenUsage};
+pub use quota::{CounterKey, Metric, ModelScope, Period, QuotaRule, RuleSource, RuleState, Tier, plan};
+pub use quotas::{QuotaCheck, QuotaStatus, Quotas};
+pub use store::{AccountStore, EventStore, KeyStore, StoredTier, TierStore, UserChange};
 pub use time::{InvalidTimestamp, Timestamp};
-pub use tracker::Tracker;
+pub use tracker::{NewUser, Tracker, Usage};
 pub use user::User;
-pub use values::{MAX_TOKENS, TokenCount, TokenLimit, UserId, ValidationError};
+pub use values::{KeyLabel, MAX_TOKENS, TierName, TokenCount, TokenLimit, UserId, ValidationError};
 
-/// Every domain service the service exposes, built once at start-up.
+/// The stores the services run on; one store usually serves them all.
+#[derive(Clone)]
+pub struct Stores {
+    pub accounts: Arc<dyn AccountStore>,
+    pub keys: Arc<dyn KeyStore>,
+    pub tiers: Arc<dyn TierStore>,
+    pub events: Arc<dyn EventStore>,
+}
+
+impl Stores {
+    /// Every port served by one store.
+    pub fn of<S: AccountStore + KeyStore + TierStore + EventStore>(store: Arc<S>) -> Self {
+        Self { accounts: store.clone(), keys: store.clone(), tiers: store.clone(), events: store }
+    }
+}
+
+/// How the services behave, from configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub invoke: InvokeSettings,
+    /// The model a call goes to when it names none.
+    pub default_model: String,
+    /// The tier new users are put on when their creation names none.
+    pub default_tier: Option<TierName>,
+    /// How long usage events (and roll-ups) are kept.
+    pub event_retention: Duration,
+    pub guests: GuestSettings,
+}
+
+/// Every domain service, built once at start-up.
 #[derive(Clone)]
 pub struct Services {
+    pub core: Core,
     pub tracker: Tracker,
     pub invocations: Invocations,
+    pub quotas: Quotas,
+    pub guests: Guests,
+}
+
+/// What the services are built from.
+pub struct Parts {
+    pub stores: Stores,
+    pub provider: Arc<dyn ModelProvider>,
+    pub prices: PriceList,
+    pub clock: SharedClock,
+    pub startup_admin: Option<StartupAdminKey>,
+    pub settings: Settings,
 }
 
 impl Services {
-    /// The services on one store, sharing its announcements of changes (live views see a
-    /// model call's charge as soon as a limit change).
-    pub fn new(
-        users: std::sync::Arc<dyn UserStore>,
-        keys: Keys,
-        provider: std::sync::Arc<dyn ModelProvider>,
-        settings: InvokeSettings,
-    ) -> Self {
-        let tracker = Tracker::new(users.clone(), keys);
-        let invocations = Invocations::new(users, provider, settings, tracker.changes().clone());
-        Self { tracker, invocations }
+    pub fn new(parts: Parts) -> Self {
+        let Parts { stores, provider, prices, clock, startup_admin, settings } = parts;
+        let core = Core::new(CoreParts {
+            clock: clock.clone(),
+            accounts: stores.accounts.clone(),
+            events: stores.events.clone(),
+            prices,
+            default_model: settings.default_model.clone(),
+            retention: settings.event_retention,
+        });
+        let keys = Keys::new(stores.keys.clone(), startup_admin, clock);
+        let quotas = Quotas::new(core.clone(), stores.tiers.clone());
+        let guests = Guests::new(core.clone(), keys.clone(), settings.guests);
+        let tracker = Tracker::new(core.clone(), keys, quotas.clone(), settings.default_tier);
+        let invocations = Invocations::new(core.clone(), quotas.clone(), provider, settings.invoke);
+        Self { core, tracker, invocations, quotas, guests }
     }
 }

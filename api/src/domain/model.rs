@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 
-use super::TokenUsage;
+use super::{ErrorCode, TokenUsage};
 
 /// Who said a turn of a conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,13 +63,42 @@ pub enum ModelError {
     Failed(String),
 }
 
+impl ModelError {
+    /// The error code a call that failed this way answers with.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ModelError::Throttled(_) => ErrorCode::ModelThrottled,
+            ModelError::Timeout(_) => ErrorCode::ModelTimeout,
+            ModelError::Unavailable(_) => ErrorCode::ModelUnavailable,
+            ModelError::AccessDenied(_) => ErrorCode::ModelAccessDenied,
+            ModelError::ModelNotFound(_) => ErrorCode::ModelNotFound,
+            ModelError::Rejected(_) => ErrorCode::ModelRejectedRequest,
+            ModelError::Failed(_) => ErrorCode::ModelError,
+        }
+    }
+}
+
+impl ModelRequest {
+    /// Bytes of text the request sends: system prompt and every turn.
+    pub fn text_bytes(&self) -> u64 {
+        let system = self.system.as_ref().map_or(0, String::len);
+        (system + self.turns.iter().map(|t| t.text.len()).sum::<usize>()) as u64
+    }
+}
+
 /// An LLM behind some API. Implementations translate; the domain decides.
 #[async_trait]
 pub trait ModelProvider: Send + Sync + 'static {
     /// `bedrock` or `echo`: shown in `/health` and in every invocation answer.
     fn name(&self) -> &'static str;
 
-    /// Exactly how many input tokens `request` will be billed for.
+    /// An upper bound, computed locally, on the input tokens `request` will be billed for:
+    /// the provider's count can never exceed it. A call holds this bound and settles to the
+    /// real count, so it needs no round trip to count first.
+    fn input_bound(&self, request: &ModelRequest) -> u64;
+
+    /// Exactly how many input tokens `request` will be billed for (asked of the provider only
+    /// when the bound does not fit what the user has left).
     async fn count_input_tokens(&self, request: &ModelRequest) -> Result<u64, ModelError>;
 
     async fn converse(&self, request: &ModelRequest) -> Result<ModelReply, ModelError>;

@@ -6,7 +6,8 @@ use std::ops::Add;
 ///
 /// Every Bedrock price per million tokens in whole tenths of a cent is a whole number of
 /// nano-dollars per token, so costs computed from token counts never round.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Money(u64);
 
 impl Money {
@@ -38,6 +39,48 @@ impl Money {
     }
 }
 
+impl Money {
+    /// The amount `dollars` names, when it is positive, finite and has at most six decimals
+    /// (micro-dollars: what cost quotas and prices are written in). Reads the number's
+    /// shortest decimal form, so `5.1` is exactly $5.10, not the nearest binary fraction.
+    pub fn from_dollars(field: &'static str, dollars: f64) -> Result<Money, super::ValidationError> {
+        let invalid = |why: &str| super::ValidationError::new(field, format!("{why} (got {dollars})"));
+        if !dollars.is_finite() || dollars <= 0.0 {
+            return Err(invalid("must be a positive amount of US dollars"));
+        }
+        let text = format!("{dollars}");
+        let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
+        if fraction.len() > 6 {
+            return Err(invalid("must have at most 6 decimals"));
+        }
+        let whole: u64 = whole.parse().map_err(|_| invalid("is too large"))?;
+        let micros: u64 = format!("{fraction:0<6}").parse().map_err(|_| invalid("is not a decimal amount"))?;
+        whole
+            .checked_mul(Self::NANOS_PER_DOLLAR)
+            .and_then(|n| n.checked_add(micros * 1_000))
+            .filter(|n| *n <= Self::MAX_QUOTA.0)
+            .map(Money)
+            .ok_or_else(|| invalid("is too large (at most $1,000,000,000)"))
+    }
+
+    /// The largest amount a quota may name: a billion dollars.
+    pub const MAX_QUOTA: Money = Money(1_000_000_000 * Self::NANOS_PER_DOLLAR);
+
+    pub fn checked_sub(self, other: Money) -> Option<Money> {
+        self.0.checked_sub(other.0).map(Money)
+    }
+
+    /// `self − other`, or zero.
+    pub fn saturating_sub(self, other: Money) -> Money {
+        Money(self.0.saturating_sub(other.0))
+    }
+
+    /// How many whole units of `price` fit in `self` (`u64::MAX` when the price is zero).
+    pub fn units_of(self, price: u64) -> u64 {
+        self.0.checked_div(price).unwrap_or(u64::MAX)
+    }
+}
+
 impl Add for Money {
     type Output = Money;
 
@@ -56,5 +99,16 @@ mod tests {
         assert_eq!(Money::from_nanos(486_000).dollars(), 0.000486);
         assert_eq!(Money::from_nanos(3_000_000_000).dollars(), 3.0);
         assert_eq!(Money::from_nanos(1_500_000_001).dollars(), 1.500000001);
+    }
+
+    #[test]
+    fn quota_amounts_are_exact_with_at_most_six_decimals() {
+        assert_eq!(Money::from_dollars("limit", 5.0), Ok(Money::from_nanos(5_000_000_000)));
+        assert_eq!(Money::from_dollars("limit", 5.1), Ok(Money::from_nanos(5_100_000_000)));
+        assert_eq!(Money::from_dollars("limit", 0.000001), Ok(Money::from_nanos(1_000)));
+        for bad in [0.0, -1.0, 0.0000001, f64::NAN, f64::INFINITY, 1e10] {
+            let err = Money::from_dollars("limit", bad).unwrap_err();
+            assert_eq!(err.field, "limit", "{bad}");
+        }
     }
 }

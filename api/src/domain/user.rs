@@ -1,32 +1,71 @@
-use super::{Money, Timestamp, TokenLimit, UserId};
+use super::{Amounts, Counter, Money, QuotaRule, TierName, Timestamp, TokenLimit, UserId};
 
-/// A user's account: what they may spend and what they have spent.
+/// A user's account: the lifetime limit, what was spent and what calls in flight hold (the
+/// account counter), and the rules beyond the limit (a tier, the user's own rules).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub id: UserId,
     pub token_limit: TokenLimit,
-    pub token_usage: u64,
-    /// Tokens held for model calls in flight.
-    pub token_reserved: u64,
-    pub total_cost: Money,
+    /// Every token, request and dollar ever charged, and what calls in flight hold.
+    pub account: Counter,
     pub last_updated: Timestamp,
+    pub created_at: Timestamp,
+    pub tier: Option<TierName>,
+    /// The user's own rules, besides the limit and the tier's.
+    pub quotas: Vec<QuotaRule>,
+    /// Bumped by every change of limit, tier or rules: a reservation planned under older
+    /// rules is refused by the store and planned again.
+    pub rules_version: u64,
 }
 
 impl User {
     pub fn new(id: UserId, token_limit: TokenLimit, now: Timestamp) -> Self {
-        Self { id, token_limit, token_usage: 0, token_reserved: 0, total_cost: Money::ZERO, last_updated: now }
+        Self {
+            id,
+            token_limit,
+            account: Counter::default(),
+            last_updated: now,
+            created_at: now,
+            tier: None,
+            quotas: Vec::new(),
+            rules_version: 0,
+        }
     }
 
-    /// Tokens a new call may still use: the limit less usage and holds; zero once they reach
-    /// or pass it.
+    pub fn token_usage(&self) -> u64 {
+        self.account.used.tokens
+    }
+
+    /// Tokens held for model calls in flight.
+    pub fn token_reserved(&self) -> u64 {
+        self.account.held.tokens
+    }
+
+    pub fn total_cost(&self) -> Money {
+        self.account.used.cost
+    }
+
+    /// Model calls charged so far.
+    pub fn request_count(&self) -> u64 {
+        self.account.used.requests
+    }
+
+    /// Tokens a new call may still use under the lifetime limit: the limit less usage and
+    /// holds; zero once they reach or pass it.
     pub fn remaining_tokens(&self) -> u64 {
-        self.token_limit.get().saturating_sub(self.token_usage).saturating_sub(self.token_reserved)
+        self.token_limit.get().saturating_sub(self.token_usage()).saturating_sub(self.token_reserved())
     }
 
     /// `tokenUsage / tokenLimit × 100`; above 100 when recorded usage passed the limit.
     pub fn percentage_used(&self) -> f64 {
         // Multiply first: 398 × 100 / 500 is exactly 79.6, while 398 / 500 × 100 is 79.60000000000001.
-        self.token_usage as f64 * 100.0 / self.token_limit.get() as f64
+        self.token_usage() as f64 * 100.0 / self.token_limit.get() as f64
+    }
+
+    /// Adds usage to the account (a test's or a store's arithmetic, saturating).
+    pub fn with_usage(mut self, used: Amounts) -> Self {
+        self.account.used = self.account.used.saturating_add(used);
+        self
     }
 }
 
@@ -37,13 +76,12 @@ mod tests {
     use proptest::prelude::*;
 
     fn user(limit: u64, usage: u64) -> User {
-        let mut user = User::new(
+        User::new(
             UserId::parse("userId", "u").unwrap(),
             TokenLimit::new("tokenLimit", limit).unwrap(),
             Timestamp::from_millis(0),
-        );
-        user.token_usage = usage;
-        user
+        )
+        .with_usage(Amounts { tokens: usage, ..Amounts::ZERO })
     }
 
     #[test]

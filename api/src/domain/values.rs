@@ -20,7 +20,8 @@ impl ValidationError {
     }
 }
 
-/// A user identifier: 1 to 128 characters from `A–Z a–z 0–9 . _ - @`.
+/// A user identifier: 1 to 128 characters from `A–Z a–z 0–9 . _ - @`, neither `.` nor `..`
+/// (clients that normalise paths would turn `/users/..` into `/`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct UserId(String);
 
@@ -43,8 +44,16 @@ impl UserId {
                 format!("may only contain letters, digits, '.', '_', '-' and '@' (found {bad:?})"),
             ));
         }
+        if raw == "." || raw == ".." {
+            return Err(ValidationError::new(field, format!("must not be `{raw}` (a path segment clients rewrite)")));
+        }
         Ok(Self(raw.to_owned()))
     }
+
+    /// The pattern [`UserId::parse`] accepts, for the OpenAPI document.
+    /// (No look-ahead: not every client's regex engine has one.)
+    pub const PATTERN: &'static str =
+        r"^([A-Za-z0-9_@-][A-Za-z0-9._@-]{0,127}|\.[A-Za-z0-9_@-][A-Za-z0-9._@-]{0,126}|\.\.[A-Za-z0-9._@-]{1,126})$";
 
     fn allowed(c: char) -> bool {
         c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@')
@@ -56,6 +65,65 @@ impl UserId {
 }
 
 impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A label for an API key, shown in listings: 1 to 100 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyLabel(String);
+
+impl KeyLabel {
+    pub const MAX_CHARS: usize = 100;
+
+    pub fn parse(field: &'static str, raw: &str) -> Result<Self, ValidationError> {
+        let chars = raw.chars().count();
+        if raw.trim().is_empty() {
+            return Err(ValidationError::new(field, "must not be empty"));
+        }
+        if chars > Self::MAX_CHARS {
+            return Err(ValidationError::new(
+                field,
+                format!("must be at most {} characters (got {chars})", Self::MAX_CHARS),
+            ));
+        }
+        if raw.chars().any(char::is_control) {
+            return Err(ValidationError::new(field, "must not contain control characters"));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A tier's name: 1 to 32 lowercase letters, digits, `-` or `_`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TierName(String);
+
+impl TierName {
+    pub const PATTERN: &'static str = "^[a-z0-9_-]{1,32}$";
+
+    pub fn parse(field: &'static str, raw: &str) -> Result<Self, ValidationError> {
+        let ok = (1..=32).contains(&raw.len())
+            && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !ok {
+            return Err(ValidationError::new(
+                field,
+                format!("must be 1 to 32 lowercase letters, digits, '-' or '_' (got {raw:?})"),
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TierName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
@@ -122,6 +190,7 @@ mod tests {
 
         #[test]
         fn user_ids_from_the_allowed_alphabet_are_accepted(id in "[A-Za-z0-9._@-]{1,128}") {
+            prop_assume!(id != "." && id != "..");
             let parsed = UserId::parse("userId", &id).unwrap();
             prop_assert_eq!(parsed.as_str(), id.as_str());
         }
@@ -144,5 +213,27 @@ mod tests {
         assert!(UserId::parse("userId", &"a".repeat(128)).is_ok());
         let err = UserId::parse("userId", &"a".repeat(129)).unwrap_err();
         assert_eq!(err.reason, "must be at most 128 characters long (got 129)");
+        for dots in [".", ".."] {
+            assert!(UserId::parse("userId", dots).is_err(), "{dots}");
+        }
+        assert!(UserId::parse("userId", "...").is_ok());
+        assert!(UserId::parse("userId", ".a").is_ok());
+    }
+
+    #[test]
+    fn key_labels_are_limited_in_characters_not_bytes() {
+        assert!(KeyLabel::parse("label", &"é".repeat(100)).is_ok());
+        assert!(KeyLabel::parse("label", &"é".repeat(101)).unwrap_err().reason.contains("at most 100 characters"));
+        assert!(KeyLabel::parse("label", "a\u{7}b").is_err());
+        assert!(KeyLabel::parse("label", "  ").is_err());
+    }
+
+    #[test]
+    fn tier_names_are_lowercase_words() {
+        assert!(TierName::parse("tier", "pro").is_ok());
+        assert!(TierName::parse("tier", "team-2_b").is_ok());
+        for bad in ["", "Pro", "a b", &"a".repeat(33)] {
+            assert!(TierName::parse("tier", bad).is_err(), "{bad}");
+        }
     }
 }

@@ -9,7 +9,7 @@ use poem_openapi::{
     registry::{MetaSecurityScheme, Registry},
 };
 
-use super::error::ApiError;
+use super::error::{AnyCode, ApiError};
 use crate::domain::{Keys, Principal};
 
 pub(super) struct Caller(pub Principal);
@@ -60,14 +60,14 @@ impl<'a> ApiExtractor<'a> for Caller {
         _body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        let keys = request.data::<Keys>().ok_or_else(ApiError::internal)?;
+        let keys = request.data::<Keys>().ok_or_else(ApiError::<AnyCode>::internal)?;
         let token = presented_key(request.headers())?;
-        Ok(Caller(keys.authenticate(token).await.map_err(ApiError::from)?))
+        Ok(Caller(keys.authenticate(token).await.map_err(ApiError::<AnyCode>::from)?))
     }
 }
 
 /// The key a request presents: `Authorization: Bearer …` first, then `X-API-Key`.
-fn presented_key(headers: &HeaderMap) -> Result<&str, ApiError> {
+fn presented_key(headers: &HeaderMap) -> Result<&str, ApiError<AnyCode>> {
     if let Some(value) = headers.get(poem::http::header::AUTHORIZATION) {
         let value = value.to_str().map_err(|_| ApiError::unauthorized("the Authorization header is not text"))?;
         return match value.split_once(' ') {

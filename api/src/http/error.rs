@@ -1,88 +1,194 @@
-//! The one place where failures become HTTP responses: a status, a stable `error` code and a
-//! sentence a person can act on, in one JSON shape everywhere.
+//! The one place where failures become HTTP responses: each [`ErrorCode`] gets its status here,
+//! every error answers in one JSON shape, and each operation's error responses in the spec are
+//! exactly the codes it can answer ([`Codes`]). Texts from a store or a provider are logged with
+//! the request's ID, never sent: clients get our sentence and the request ID.
+
+use std::marker::PhantomData;
 
 use poem::{Response, error::ResponseError, http::StatusCode};
 use poem_openapi::{
-    ApiResponse, Object,
+    ApiResponse,
     registry::{MetaMediaType, MetaResponse, MetaResponses, Registry},
     types::{ToJSON, Type},
 };
 
-use crate::domain::{self, ValidationError};
+pub(super) use super::error_body::QuotaDetails;
+pub use super::error_body::{ErrorBody, ErrorDetails};
+use crate::domain::{self, ErrorCode, ValidationError};
 
-/// The body of every error response.
-#[derive(Debug, Clone, PartialEq, Object)]
-pub struct ErrorBody {
-    /// A stable, machine-readable code, e.g. `user_not_found` or `invalid_request`.
-    pub error: String,
-    /// What went wrong and what to do about it, for a person.
-    pub message: String,
-    // Structured facts about the failure, when there are any. (No doc comment: it would wrap
-    // the `$ref` in `allOf`, which code generators mangle.)
-    #[oai(skip_serializing_if_is_none)]
-    pub details: Option<ErrorDetails>,
+/// The status each code answers with: the one table.
+pub(crate) fn status(code: ErrorCode) -> StatusCode {
+    use ErrorCode as C;
+    match code {
+        C::InvalidRequest | C::InvalidJson | C::UsageOverflow | C::ModelRejectedRequest => StatusCode::BAD_REQUEST,
+        C::Unauthorized | C::InvalidApiKey => StatusCode::UNAUTHORIZED,
+        C::Forbidden => StatusCode::FORBIDDEN,
+        C::UserNotFound
+        | C::KeyNotFound
+        | C::TierNotFound
+        | C::AlertRuleNotFound
+        | C::ConversationNotFound
+        | C::RouteNotFound
+        | C::GuestsDisabled => StatusCode::NOT_FOUND,
+        C::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        C::UserAlreadyExists | C::TierInUse | C::IdempotencyInProgress => StatusCode::CONFLICT,
+        C::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        C::UriTooLong => StatusCode::URI_TOO_LONG,
+        C::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+        C::HeaderTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        C::TokenLimitExceeded | C::QuotaExceeded | C::ModelThrottled | C::GuestRateLimited => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
+        C::Cancelled => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+        C::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+        C::ModelAccessDenied | C::ModelNotFound | C::ModelError => StatusCode::BAD_GATEWAY,
+        C::StoreUnavailable | C::ModelUnavailable | C::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        C::ModelTimeout => StatusCode::GATEWAY_TIMEOUT,
+    }
 }
 
-/// Facts about a failure. Which fields are present depends on the error.
-#[derive(Debug, Clone, Default, PartialEq, Object)]
-#[oai(rename_all = "camelCase")]
-pub struct ErrorDetails {
-    /// The request field that was rejected (`tokenLimit`, `userId`, …).
-    #[oai(skip_serializing_if_is_none)]
-    pub field: Option<String>,
-    /// Why the field was rejected.
-    #[oai(skip_serializing_if_is_none)]
-    pub reason: Option<String>,
-    /// The user the request was about.
-    #[oai(skip_serializing_if_is_none)]
-    pub user_id: Option<String>,
-    /// The largest request body accepted, in bytes.
-    #[oai(skip_serializing_if_is_none)]
-    pub max_bytes: Option<u64>,
-    /// Tokens the user can still spend.
-    #[oai(skip_serializing_if_is_none)]
-    pub remaining_tokens: Option<u64>,
-    /// Tokens the refused call needed (its input plus at least one output token).
-    #[oai(skip_serializing_if_is_none)]
-    pub required_tokens: Option<u64>,
-    /// What the model provider said, when it said something.
-    #[oai(skip_serializing_if_is_none)]
-    pub provider_message: Option<String>,
+/// The codes an operation can answer: what its spec lists. (Codes raised before the
+/// operation, by routing or by the HTTP stack, are answered in the same shape everywhere.)
+pub(crate) trait Codes: Send + Sync + 'static {
+    const CODES: &'static [&'static [ErrorCode]];
+
+    fn contains(code: ErrorCode) -> bool {
+        Self::CODES.iter().any(|set| set.contains(&code))
+    }
 }
 
-/// An error response. Build one with the constructors; `status` and `code` always agree.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{code}: {message}")]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
+/// Codes any operation can answer.
+pub(crate) const ANY: &[ErrorCode] = &[ErrorCode::InternalError, ErrorCode::ServiceUnavailable];
+/// Codes of an operation that needs a key.
+pub(crate) const AUTH: &[ErrorCode] = &[ErrorCode::Unauthorized, ErrorCode::InvalidApiKey, ErrorCode::StoreUnavailable];
+/// Codes of an admin-only operation.
+pub(crate) const ADMIN: &[ErrorCode] = &[ErrorCode::Forbidden];
+/// Codes of an operation with a JSON body or validated parameters.
+pub(crate) const INPUT: &[ErrorCode] = &[ErrorCode::InvalidRequest, ErrorCode::InvalidJson, ErrorCode::PayloadTooLarge];
+/// Codes of an operation about one user.
+pub(crate) const ONE_USER: &[ErrorCode] = &[ErrorCode::UserNotFound, ErrorCode::InvalidRequest];
+/// Codes of an operation that takes an `Idempotency-Key`.
+pub(crate) const IDEMPOTENT: &[ErrorCode] = &[ErrorCode::IdempotencyInProgress, ErrorCode::IdempotencyKeyReused];
+/// Codes of an operation that calls the model.
+pub(crate) const MODEL: &[ErrorCode] = &[
+    ErrorCode::TokenLimitExceeded,
+    ErrorCode::QuotaExceeded,
+    ErrorCode::ModelThrottled,
+    ErrorCode::ModelTimeout,
+    ErrorCode::ModelUnavailable,
+    ErrorCode::ModelAccessDenied,
+    ErrorCode::ModelNotFound,
+    ErrorCode::ModelRejectedRequest,
+    ErrorCode::ModelError,
+];
+
+/// Declares an operation's set of codes: `codes!(CreateUser: AUTH, ADMIN, INPUT; UserAlreadyExists)`.
+macro_rules! codes {
+    ($name:ident: $($set:expr),* ; $($code:ident),+) => {
+        pub(crate) struct $name;
+        impl $crate::http::error::Codes for $name {
+            const CODES: &'static [&'static [$crate::domain::ErrorCode]] =
+                &[$crate::http::error::ANY, $($set,)* &[$($crate::domain::ErrorCode::$code),+]];
+        }
+    };
+    ($name:ident: $($set:expr),*) => {
+        pub(crate) struct $name;
+        impl $crate::http::error::Codes for $name {
+            const CODES: &'static [&'static [$crate::domain::ErrorCode]] =
+                &[$crate::http::error::ANY, $($set,)*];
+        }
+    };
+}
+pub(crate) use codes;
+
+/// An error response of an operation answering the codes `S`. Build one with the
+/// constructors or from a domain error; its status always comes from its code.
+pub struct ApiError<S = AnyCode> {
+    pub code: ErrorCode,
     pub message: String,
     pub details: Option<Box<ErrorDetails>>,
+    /// Extra headers (`Retry-After`, `RateLimit`, `Allow`, …).
+    pub headers: Vec<(&'static str, String)>,
+    codes: PhantomData<S>,
+}
+
+/// The set of every code: errors raised outside operations (routing, the HTTP stack, extractors).
+pub struct AnyCode;
+
+impl Codes for AnyCode {
+    const CODES: &'static [&'static [ErrorCode]] = &[ErrorCode::ALL];
+}
+
+impl<S> std::fmt::Debug for ApiError<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+impl<S> std::fmt::Display for ApiError<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+impl<S> std::error::Error for ApiError<S> {}
+
+impl<S> Clone for ApiError<S> {
+    fn clone(&self) -> Self {
+        Self {
+            code: self.code,
+            message: self.message.clone(),
+            details: self.details.clone(),
+            headers: self.headers.clone(),
+            codes: PhantomData,
+        }
+    }
 }
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), details: None }
+impl<S> ApiError<S> {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), details: None, headers: Vec::new(), codes: PhantomData }
     }
 
-    fn with_details(mut self, details: ErrorDetails) -> Self {
+    pub fn with_details(mut self, details: ErrorDetails) -> Self {
         self.details = Some(Box::new(details));
         self
     }
 
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// The same error, as another operation's.
+    pub fn into_set<T>(self) -> ApiError<T> {
+        ApiError {
+            code: self.code,
+            message: self.message,
+            details: self.details,
+            headers: self.headers,
+            codes: PhantomData,
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        status(self.code)
+    }
+
     pub fn invalid_field(field: &str, reason: &str) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_request", format!("Invalid `{field}`: {reason}.")).with_details(
-            ErrorDetails { field: Some(field.to_owned()), reason: Some(reason.to_owned()), ..Default::default() },
-        )
+        Self::new(ErrorCode::InvalidRequest, format!("Invalid `{field}`: {reason}.")).with_details(ErrorDetails {
+            field: Some(field.to_owned()),
+            reason: Some(reason.to_owned()),
+            ..Default::default()
+        })
     }
 
     pub fn invalid_json(reason: &str) -> Self {
         Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
+            ErrorCode::InvalidJson,
             format!(
                 "The request body is not valid JSON: {reason}. Send a JSON object with Content-Type: application/json."
             ),
@@ -92,236 +198,143 @@ impl ApiError {
 
     pub fn payload_too_large() -> Self {
         Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             format!("The request body is larger than {MAX_BODY_BYTES} bytes; send a smaller one."),
         )
         .with_details(ErrorDetails { max_bytes: Some(MAX_BODY_BYTES as u64), ..Default::default() })
     }
 
     pub fn route_not_found(method: &str, path: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "route_not_found",
-            format!("There is no route {method} {path}. See /docs for the API."),
-        )
+        Self::new(ErrorCode::RouteNotFound, format!("There is no route {method} {path}. See /docs for the API."))
     }
 
-    pub fn method_not_allowed(method: &str, path: &str) -> Self {
+    pub fn method_not_allowed(method: &str, path: &str, allowed: &[&str]) -> Self {
+        let allow = allowed.join(", ");
         Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            format!("{path} does not accept {method}. See /docs for the methods it accepts."),
+            ErrorCode::MethodNotAllowed,
+            format!("{path} does not accept {method}; it accepts {allow}. See /docs."),
         )
+        .with_header("allow", allow)
     }
 
     /// 401, for a request that sent no usable key.
     pub fn unauthorized(why: &str) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", format!("Authentication required: {why}."))
+        Self::new(ErrorCode::Unauthorized, format!("Authentication required: {why}."))
     }
 
     pub fn internal() -> Self {
         Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "The service hit an unexpected error; nothing was changed. Try again, and report it if it persists.",
+            ErrorCode::InternalError,
+            "The service hit an unexpected error; nothing was changed. Try again, and report it with the request ID if it persists.",
         )
-    }
-
-    fn from_model(err: &domain::ModelError) -> Self {
-        use domain::ModelError as M;
-        let (status, code, message, said) = match err {
-            M::Throttled(said) => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "model_throttled",
-                "The model provider is throttling requests. Nothing was charged; try again in a few seconds.",
-                said,
-            ),
-            M::Timeout(said) => (
-                StatusCode::GATEWAY_TIMEOUT,
-                "model_timeout",
-                "The model did not answer in time. Nothing was charged; try again, or ask for a shorter answer.",
-                said,
-            ),
-            M::Unavailable(said) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "model_unavailable",
-                "The model is unavailable right now. Nothing was charged; try again shortly.",
-                said,
-            ),
-            M::AccessDenied(said) => (
-                StatusCode::BAD_GATEWAY,
-                "model_access_denied",
-                "The service may not use this model: enable model access for it in the Bedrock console of this \
-                 region and check the service role's bedrock:InvokeModel permission. Nothing was charged.",
-                said,
-            ),
-            M::ModelNotFound(said) => (
-                StatusCode::BAD_GATEWAY,
-                "model_not_found",
-                "The configured model does not exist in this region: check TOKENMETER_MODEL_ID and AWS_REGION \
-                 (US inference profiles start with `us.`). Nothing was charged.",
-                said,
-            ),
-            M::Rejected(said) => (
-                StatusCode::BAD_REQUEST,
-                "model_rejected_request",
-                "The model rejected the request (for example, the prompt is too long). Nothing was charged.",
-                said,
-            ),
-            M::Failed(said) => {
-                (StatusCode::BAD_GATEWAY, "model_error", "The model call failed. Nothing was charged; try again.", said)
-            }
-        };
-        Self::new(status, code, message)
-            .with_details(ErrorDetails { provider_message: Some(said.clone()), ..Default::default() })
     }
 
     pub fn body(&self) -> ErrorBody {
         ErrorBody {
-            error: self.code.to_owned(),
+            error: self.code.as_str().to_owned(),
             message: self.message.clone(),
             details: self.details.as_deref().cloned(),
         }
     }
-
-    /// Turns any error poem or poem-openapi raised outside our handlers into our shape.
-    pub fn from_poem(err: &poem::Error, method: &str, path: &str) -> Self {
-        if let Some(ours) = err.downcast_ref::<ApiError>() {
-            return ours.clone();
-        }
-        match err.status() {
-            StatusCode::NOT_FOUND => Self::route_not_found(method, path),
-            StatusCode::METHOD_NOT_ALLOWED => Self::method_not_allowed(method, path),
-            StatusCode::PAYLOAD_TOO_LARGE => Self::payload_too_large(),
-            StatusCode::UNAUTHORIZED => Self::unauthorized("send `Authorization: Bearer <API key>`"),
-            status if status.is_client_error() => {
-                Self::new(status, "invalid_request", format!("The request was rejected: {err}."))
-            }
-            _ => Self::internal(),
-        }
-    }
 }
 
-impl From<ValidationError> for ApiError {
+impl<S> From<ValidationError> for ApiError<S> {
     fn from(err: ValidationError) -> Self {
         Self::invalid_field(err.field, &err.reason)
     }
 }
 
-impl From<domain::Error> for ApiError {
+impl<S> From<domain::Error> for ApiError<S> {
     fn from(err: domain::Error) -> Self {
-        use domain::Error as E;
-        let user = |id: &domain::UserId| ErrorDetails { user_id: Some(id.to_string()), ..Default::default() };
-        match &err {
-            E::Invalid(invalid) => invalid.clone().into(),
-            E::UserNotFound(id) => Self::new(
-                StatusCode::NOT_FOUND,
-                "user_not_found",
-                format!("No user with ID '{id}' exists. Check the ID, or create the user first."),
-            )
-            .with_details(user(id)),
-            E::UserExists(id) => Self::new(
-                StatusCode::CONFLICT,
-                "user_already_exists",
-                format!("A user with ID '{id}' already exists. Choose another ID, or update that user's limit."),
-            )
-            .with_details(user(id)),
-            E::UsageOverflow { user: id, .. } => {
-                Self::new(StatusCode::BAD_REQUEST, "usage_overflow", format!("{err}. Nothing was recorded."))
-                    .with_details(user(id))
-            }
-            E::InvalidKey => Self::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_api_key",
-                "The API key is not valid: it is unknown, malformed or revoked. Ask an administrator for a key.",
-            ),
-            E::Forbidden(why) => Self::new(StatusCode::FORBIDDEN, "forbidden", format!("Not allowed: {why}.")),
-            E::KeyNotFound(id) => Self::new(
-                StatusCode::NOT_FOUND,
-                "key_not_found",
-                format!("No API key with ID '{id}' exists. List keys with GET /keys."),
-            ),
-            E::TokenLimitExceeded { user, available, needed } => {
-                let message = match needed {
-                    Some(needed) => format!(
-                        "This call needs {needed} tokens but user '{user}' has {available} left. \
-                         Shorten the prompt, or ask an administrator to raise the limit."
-                    ),
-                    None => format!(
-                        "User '{user}' has reached the token limit ({available} tokens left). \
-                         Ask an administrator to raise the limit."
-                    ),
-                };
-                Self::new(StatusCode::TOO_MANY_REQUESTS, "token_limit_exceeded", message).with_details(ErrorDetails {
-                    user_id: Some(user.to_string()),
-                    remaining_tokens: Some(*available),
-                    required_tokens: *needed,
-                    ..Default::default()
-                })
-            }
-            E::Model(model) => Self::from_model(model),
-            E::StoreUnavailable(why) => {
-                tracing::error!(error = %why, "store unavailable");
-                Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "store_unavailable",
-                    "The usage store is unavailable right now. A change sent now may or may not have been \
-                     applied (a store that times out can still apply it later): read the user before retrying.",
-                )
-            }
-        }
+        super::error_messages::from_domain(err)
     }
 }
 
-impl ResponseError for ApiError {
-    fn status(&self) -> StatusCode {
-        self.status
-    }
-
-    fn as_response(&self) -> Response {
+impl<S> ApiError<S> {
+    /// The response this error answers with: its status, our JSON shape, and its headers.
+    pub fn as_response(&self) -> Response {
         let body = self.body().to_json().unwrap_or_default().to_string();
-        let mut response = Response::builder().status(self.status).content_type("application/json; charset=utf-8");
-        if self.status == StatusCode::UNAUTHORIZED {
-            let challenge = match self.code {
-                "invalid_api_key" => r#"Bearer realm="tokenmeter", error="invalid_token""#,
-                _ => r#"Bearer realm="tokenmeter""#,
-            };
-            response = response.header(poem::http::header::WWW_AUTHENTICATE, challenge);
+        let mut response = Response::builder().status(self.status()).content_type("application/json; charset=utf-8");
+        match self.code {
+            ErrorCode::Unauthorized => {
+                response = response.header(poem::http::header::WWW_AUTHENTICATE, r#"Bearer realm="tokenmeter""#);
+            }
+            ErrorCode::InvalidApiKey => {
+                response = response.header(
+                    poem::http::header::WWW_AUTHENTICATE,
+                    r#"Bearer realm="tokenmeter", error="invalid_token""#,
+                );
+            }
+            _ => {}
         }
         if let Some(remaining) = self.details.as_ref().and_then(|d| d.remaining_tokens) {
             response = response.header("x-tokens-remaining", remaining);
+        }
+        for (name, value) in &self.headers {
+            response = response.header(*name, value.as_str());
         }
         response.body(body)
     }
 }
 
-/// Every status an operation may answer with an [`ErrorBody`].
-const ERROR_STATUSES: &[(u16, &str)] = &[
-    (400, "The request is malformed or a field is invalid; `details.field` names it."),
-    (401, "No API key, or an unknown or revoked one."),
-    (403, "The key may not do this (user keys cannot manage users or keys)."),
-    (404, "No such user (or key), or not one this key may see."),
-    (409, "A user with that ID already exists."),
-    (413, "The request body is too large."),
-    (429, "Not enough tokens remain (`token_limit_exceeded`), or the model provider is throttling."),
-    (500, "An unexpected error; nothing was changed."),
-    (502, "The model failed, or may not be used here (`model_access_denied`, `model_not_found`)."),
-    (
-        503,
-        "The usage store or the model is unavailable (`store_unavailable`, `model_unavailable`); a store change \
-         may or may not have been applied (a timed-out store can apply it later).",
-    ),
-    (504, "The model did not answer in time (`model_timeout`)."),
-];
+/// An error on its way through poem, whichever operation raised it: the one type the edge
+/// recognises (`routes.rs`) and answers as it is.
+#[derive(Debug, Clone)]
+pub(crate) struct Failure(pub(crate) ApiError<AnyCode>);
 
-impl ApiResponse for ApiError {
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+impl ResponseError for Failure {
+    fn status(&self) -> StatusCode {
+        self.0.status()
+    }
+
+    fn as_response(&self) -> Response {
+        self.0.as_response()
+    }
+}
+
+impl<S: Codes> From<ApiError<S>> for poem::Error {
+    fn from(err: ApiError<S>) -> Self {
+        debug_assert!(
+            S::contains(err.code),
+            "an operation answered `{}`, which its spec does not list: add it to its `codes!` set",
+            err.code.as_str()
+        );
+        poem::Error::from(Failure(err.into_set()))
+    }
+}
+
+impl<S: Codes> ApiResponse for ApiError<S> {
     fn meta() -> MetaResponses {
+        let mut by_status: Vec<(u16, Vec<ErrorCode>)> = Vec::new();
+        for code in S::CODES.iter().flat_map(|set| set.iter()) {
+            let status = status(*code).as_u16();
+            match by_status.iter_mut().find(|(s, _)| *s == status) {
+                Some((_, codes)) if !codes.contains(code) => codes.push(*code),
+                Some(_) => {}
+                None => by_status.push((status, vec![*code])),
+            }
+        }
+        by_status.sort_by_key(|(status, _)| *status);
         MetaResponses {
-            responses: ERROR_STATUSES
-                .iter()
-                .map(|&(status, description)| MetaResponse {
-                    description,
+            responses: by_status
+                .into_iter()
+                .map(|(status, codes)| MetaResponse {
+                    description: Box::leak(
+                        codes
+                            .iter()
+                            .map(|c| format!("`{}`: {}", c.as_str(), c.description()))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                            .into_boxed_str(),
+                    ),
                     status: Some(status),
                     status_range: None,
                     content: vec![MetaMediaType {
@@ -339,7 +352,7 @@ impl ApiResponse for ApiError {
     }
 }
 
-pub(super) type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T, S = AnyCode> = Result<T, ApiError<S>>;
 
 #[cfg(test)]
 mod tests {
@@ -347,10 +360,28 @@ mod tests {
 
     #[test]
     fn unauthorized_answers_carry_a_bearer_challenge() {
-        let response = ApiError::unauthorized("no key").as_response();
+        let response = ApiError::<AnyCode>::unauthorized("no key").as_response();
+        let through_poem = poem::Error::from(ApiError::<AnyCode>::unauthorized("no key"));
+        assert_eq!(through_poem.into_response().headers()["www-authenticate"], r#"Bearer realm="tokenmeter""#);
         assert_eq!(response.headers()["www-authenticate"], r#"Bearer realm="tokenmeter""#);
-        let through_poem = poem::Error::from(ApiError::unauthorized("no key"));
-        let recovered = ApiError::from_poem(&through_poem, "GET", "/users");
-        assert_eq!(recovered.as_response().headers()["www-authenticate"], r#"Bearer realm="tokenmeter""#);
+    }
+
+    #[test]
+    fn every_code_has_a_status_and_client_errors_are_4xx() {
+        for code in ErrorCode::ALL {
+            let status = status(*code);
+            let server_side = matches!(
+                code,
+                ErrorCode::InternalError
+                    | ErrorCode::StoreUnavailable
+                    | ErrorCode::ServiceUnavailable
+                    | ErrorCode::ModelUnavailable
+                    | ErrorCode::ModelTimeout
+                    | ErrorCode::ModelAccessDenied
+                    | ErrorCode::ModelNotFound
+                    | ErrorCode::ModelError
+            );
+            assert_eq!(status.is_server_error(), server_side, "{}", code.as_str());
+        }
     }
 }

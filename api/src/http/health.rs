@@ -1,11 +1,11 @@
 use poem_openapi::{Object, OpenApi, payload::Json};
 
 use super::ApiTags;
-use crate::domain::{Invocations, Tracker};
+use crate::domain::{Core, Invocations};
 
 pub(super) struct HealthApi {
-    pub tracker: Tracker,
-    pub invocations: Invocations,
+    pub(super) core: Core,
+    pub(super) invocations: Invocations,
 }
 
 #[derive(Debug, Object)]
@@ -32,7 +32,7 @@ impl HealthApi {
     async fn health(&self) -> Json<Health> {
         Json(Health {
             status: "ok".into(),
-            store: self.tracker.store_kind().into(),
+            store: self.core.store_kind().into(),
             model_provider: self.invocations.provider_name().into(),
             model: self.invocations.default_model().into(),
             version: env!("CARGO_PKG_VERSION").into(),

@@ -5,7 +5,7 @@ use futures::{StreamExt, stream::BoxStream};
 use poem::web::sse::Event;
 use poem_openapi::{
     ApiResponse, Enum, Object, OpenApi, Union,
-    param::Path,
+    param::{Header, Path},
     payload::{EventStream, Json},
     types::ToJSON,
 };
@@ -15,13 +15,16 @@ use super::{
     ApiTags,
     auth::Caller,
     body::{self, JsonBody},
-    error::{ApiError, ApiResult, ErrorBody},
+    error::{AUTH, AnyCode, ApiError, ApiResult, ErrorBody, IDEMPOTENT, INPUT, MODEL, ONE_USER, codes},
+    limits,
+    params::{idempotency_key, user_id},
+    strings::{PromptText, TurnText, UserIdPath},
     users::UserView,
 };
-use crate::domain::{Invocation, Invocations, Prompt, Speaker, StreamItem, Turn, UserId, ValidationError};
+use crate::domain::{Invocation, Invocations, Limits, Prompt, Speaker, StreamItem, Turn};
 
 pub(super) struct InvokeApi {
-    pub invocations: Invocations,
+    pub(super) invocations: Invocations,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Deserialize)]
@@ -37,56 +40,34 @@ pub(super) enum ChatRole {
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
 pub(super) struct ChatTurn {
-    pub role: ChatRole,
-    #[serde(deserialize_with = "body::string")]
-    pub text: String,
+    role: ChatRole,
+    text: TurnText,
 }
 
 #[derive(Debug, Object, Deserialize)]
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
 pub(super) struct InvokeRequest {
-    /// What to ask the model: 1 to 200,000 characters.
-    #[serde(deserialize_with = "body::string")]
-    pub prompt: String,
-    /// Instructions for the model, sent as the system prompt.
-    #[serde(default, deserialize_with = "body::optional_string")]
-    pub system: Option<String>,
-    /// The most tokens to generate (1–64,000; default from the service's configuration). The
-    /// service lowers it to what the user's remaining tokens allow.
-    #[serde(default, deserialize_with = "body::optional_whole_number")]
-    pub max_output_tokens: Option<u64>,
-    /// A model ID from the price list (default: the configured model).
-    #[serde(default, deserialize_with = "body::optional_string")]
-    pub model: Option<String>,
-    /// Earlier turns of the conversation, oldest first, alternating user and assistant.
+    prompt: PromptText,
+    // Instructions for the model, sent as the system prompt.
     #[serde(default)]
-    pub history: Option<Vec<ChatTurn>>,
+    system: Option<TurnText>,
+    /// The most tokens to generate (1–64,000; default from the service's configuration). The
+    /// service lowers it to what the user's rules allow.
+    #[oai(validator(minimum(value = "1"), maximum(value = "64000")))]
+    #[serde(default, deserialize_with = "body::optional_whole_number")]
+    max_output_tokens: Option<u64>,
+    /// A model ID from the price list, or an inference profile of one (default: the configured model).
+    #[serde(default, deserialize_with = "body::optional_string")]
+    model: Option<String>,
+    /// Earlier turns of the conversation, oldest first, alternating user and assistant (at most 200).
+    #[oai(validator(max_items = 200))]
+    #[serde(default)]
+    history: Option<Vec<ChatTurn>>,
 }
 
-const MAX_PROMPT_CHARS: usize = 200_000;
-const MAX_OUTPUT_TOKENS: u64 = 64_000;
-
 impl InvokeRequest {
-    fn into_prompt(self) -> Result<Prompt, ValidationError> {
-        let chars = self.prompt.chars().count();
-        if self.prompt.trim().is_empty() {
-            return Err(ValidationError::new("prompt", "must not be empty"));
-        }
-        if chars > MAX_PROMPT_CHARS {
-            return Err(ValidationError::new(
-                "prompt",
-                format!("must be at most {MAX_PROMPT_CHARS} characters (got {chars})"),
-            ));
-        }
-        let max_output_tokens = match self.max_output_tokens {
-            None => None,
-            Some(n @ 1..=MAX_OUTPUT_TOKENS) => Some(n as u32),
-            Some(n) => {
-                let reason = format!("must be between 1 and {MAX_OUTPUT_TOKENS} (got {n})");
-                return Err(ValidationError::new("maxOutputTokens", reason));
-            }
-        };
+    fn into_prompt(self) -> Result<Prompt, crate::domain::ValidationError> {
         let history = self
             .history
             .unwrap_or_default()
@@ -96,45 +77,46 @@ impl InvokeRequest {
                     ChatRole::User => Speaker::User,
                     ChatRole::Assistant => Speaker::Assistant,
                 },
-                text: turn.text,
+                text: turn.text.0,
             })
             .collect();
-        Ok(Prompt { prompt: self.prompt, system: self.system, history, max_output_tokens, model: self.model })
+        Prompt::new(self.prompt.0, self.system.map(|s| s.0), history, self.max_output_tokens, self.model)
     }
 }
 
 /// What a call cost, in US dollars.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase")]
-pub struct CostBody {
+pub(crate) struct CostBody {
     /// Input tokens (cache reads and writes included).
-    pub input_cost: f64,
-    pub output_cost: f64,
-    pub total_cost: f64,
+    input_cost: f64,
+    output_cost: f64,
+    /// `inputCost + outputCost`.
+    total_cost: f64,
 }
 
 /// A finished call: the seed contract's fields, and more.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase")]
-pub struct InvokeResponse {
+pub(crate) struct InvokeResponse {
     /// The model's answer.
-    pub response: String,
+    response: String,
     /// Input + output tokens charged for this call.
-    pub tokens_consumed: u64,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    /// Tokens the user can still spend after this call.
-    pub remaining_tokens: u64,
-    pub cost: CostBody,
+    tokens_consumed: u64,
+    input_tokens: u64,
+    output_tokens: u64,
+    /// Tokens the user can still spend under the lifetime limit after this call.
+    remaining_tokens: u64,
+    cost: CostBody,
     /// The model that answered.
-    pub model: String,
+    model: String,
     /// `bedrock`, or `echo` for the offline stand-in.
-    pub provider: String,
+    provider: String,
     /// Why the model stopped: `end_turn`, `max_tokens`, …
-    pub stop_reason: String,
-    /// The output cap the model was given (what the user's remaining tokens allowed).
-    pub max_output_tokens: u32,
-    pub user: UserView,
+    stop_reason: String,
+    /// The output cap the model was given (what the user's rules allowed).
+    max_output_tokens: u32,
+    user: UserView,
 }
 
 impl From<&Invocation> for InvokeResponse {
@@ -142,7 +124,7 @@ impl From<&Invocation> for InvokeResponse {
         Self {
             response: done.text.clone(),
             tokens_consumed: done.usage.total(),
-            input_tokens: done.usage.input + done.usage.cache_read + done.usage.cache_write,
+            input_tokens: done.usage.all_input(),
             output_tokens: done.usage.output,
             remaining_tokens: done.user.remaining_tokens(),
             cost: CostBody {
@@ -151,7 +133,7 @@ impl From<&Invocation> for InvokeResponse {
                 total_cost: done.cost.total.dollars(),
             },
             model: done.model_id.clone(),
-            provider: done.provider.to_owned(),
+            provider: done.provider.clone(),
             stop_reason: done.stop_reason.clone(),
             max_output_tokens: done.max_output_tokens,
             user: (&done.user).into(),
@@ -161,14 +143,14 @@ impl From<&Invocation> for InvokeResponse {
 
 /// Text the model generated since the last event.
 #[derive(Debug, Clone, Object)]
-pub struct Delta {
-    pub text: String,
+pub(super) struct Delta {
+    text: String,
 }
 
 /// One server-sent event of a streaming call: `delta`s, then `done` or `error`.
 #[derive(Debug, Clone, Union)]
 #[oai(discriminator_name = "type", rename_all = "lowercase")]
-pub enum InvokeEvent {
+pub(super) enum InvokeEvent {
     Delta(Delta),
     Done(InvokeResponse),
     Error(ErrorBody),
@@ -185,69 +167,94 @@ impl InvokeEvent {
 }
 
 #[derive(ApiResponse)]
-pub enum InvokeReply {
-    /// The model's answer, its usage and cost.
+pub(super) enum InvokeReply {
+    /// The model's answer, its usage and cost. `RateLimit-Policy` and `RateLimit` describe the
+    /// user's tightest rule (draft-ietf-httpapi-ratelimit-headers).
     #[oai(status = 200)]
-    Ok(Json<InvokeResponse>, #[oai(header = "X-Tokens-Remaining")] u64),
+    Ok(
+        Json<InvokeResponse>,
+        #[oai(header = "X-Tokens-Remaining")] u64,
+        #[oai(header = "RateLimit-Policy")] Option<String>,
+        #[oai(header = "RateLimit")] Option<String>,
+        #[oai(header = "Idempotent-Replayed")] Option<bool>,
+    ),
 }
 
 #[derive(ApiResponse)]
-pub enum StreamReply {
+pub(super) enum StreamReply {
     /// Server-sent events: `delta` with text as it is generated, then `done` with the same
     /// summary as the one-shot call, or `error`. `X-Tokens-Remaining` counts the call's hold.
     #[oai(status = 200)]
-    Ok(EventStream<BoxStream<'static, InvokeEvent>>, #[oai(header = "X-Tokens-Remaining")] u64),
+    Ok(
+        EventStream<BoxStream<'static, InvokeEvent>>,
+        #[oai(header = "X-Tokens-Remaining")] u64,
+        #[oai(header = "RateLimit-Policy")] Option<String>,
+        #[oai(header = "RateLimit")] Option<String>,
+    ),
 }
 
-fn user_id(raw: &str) -> Result<UserId, ApiError> {
-    Ok(UserId::parse("userId", raw)?)
+fn rate_limit(limits: Option<&Limits>) -> (Option<String>, Option<String>) {
+    (limits.map(limits::policy), limits.map(limits::remaining))
 }
+
+codes!(Invoke: AUTH, INPUT, ONE_USER, MODEL, IDEMPOTENT);
+codes!(InvokeStream: AUTH, INPUT, ONE_USER, MODEL);
 
 #[OpenApi(tag = "ApiTags::Models")]
 impl InvokeApi {
     /// Invoke the model
     ///
-    /// Calls the model as the user. Before the call, the input tokens are counted and the input
-    /// plus an output cap are reserved so that concurrent calls can never pass the limit; after
-    /// it, the user is charged the real usage and cost. A user with no tokens left gets 429
-    /// `token_limit_exceeded` before any model call; a failed call charges nothing.
+    /// Calls the model as the user. Before the call, 1 request, the input plus an output cap,
+    /// and their worst-case cost are held against every rule that applies (the lifetime limit,
+    /// the tier's quotas, the user's own) in one atomic step, so concurrent calls can never pass
+    /// any of them; after it, the real usage and cost are charged. A call refused by the limit
+    /// gets 429 `token_limit_exceeded`, by a quota 429 `quota_exceeded` naming the rule (with
+    /// `Retry-After`); a failed call charges nothing. With an `Idempotency-Key`, a retry within
+    /// 24 hours answers the first call and calls nothing.
     #[oai(path = "/invoke/:userId", method = "post", operation_id = "invokeModel")]
     async fn invoke(
         &self,
         caller: Caller,
-        #[oai(name = "userId")] id: Path<String>,
+        #[oai(name = "userId")] id: Path<UserIdPath>,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<String>>,
         body: JsonBody<InvokeRequest>,
-    ) -> ApiResult<InvokeReply> {
+    ) -> ApiResult<InvokeReply, Invoke> {
         let id = user_id(&id)?;
-        let done = self.invocations.invoke(&caller.0, &id, body.0.into_prompt()?).await?;
-        Ok(InvokeReply::Ok(Json((&done).into()), done.user.remaining_tokens()))
+        let answer = self.invocations.invoke(&caller.0, &id, body.0.into_prompt()?, idempotency_key(&key)?).await?;
+        let done = answer.value;
+        let (policy, remaining) = rate_limit(done.limits.as_ref());
+        let replayed = answer.replayed.then_some(true);
+        Ok(InvokeReply::Ok(Json((&done).into()), done.user.remaining_tokens(), policy, remaining, replayed))
     }
 
     /// Invoke the model, streaming
     ///
     /// The same call as `invokeModel`, answered as server-sent events while the model
-    /// generates. Errors before the stream starts (auth, validation, limit, model refusal)
+    /// generates. Errors before the stream starts (auth, validation, limit, quota, model refusal)
     /// answer as usual; a failure mid-stream ends it with an `error` event. Closing the
-    /// connection cancels the call and releases its hold: nothing is charged.
+    /// connection, or not reading it for the stall timeout, cancels the call and releases its
+    /// hold: nothing is charged.
     #[oai(path = "/invoke/:userId/stream", method = "post", operation_id = "invokeModelStream")]
     async fn invoke_stream(
         &self,
         caller: Caller,
-        #[oai(name = "userId")] id: Path<String>,
+        #[oai(name = "userId")] id: Path<UserIdPath>,
         body: JsonBody<InvokeRequest>,
-    ) -> ApiResult<StreamReply> {
+    ) -> ApiResult<StreamReply, InvokeStream> {
         let id = user_id(&id)?;
         let prompt = body.0.into_prompt()?;
-        let (remaining, items) = self.invocations.invoke_stream(&caller.0, &id, prompt).await?;
-        let events = items
+        let started = self.invocations.invoke_stream(&caller.0, &id, prompt).await?;
+        let events = started
+            .items
             .map(|item| match item {
                 StreamItem::Text(text) => InvokeEvent::Delta(Delta { text }),
                 StreamItem::Done(done) => InvokeEvent::Done((&*done).into()),
-                StreamItem::Failed(err) => InvokeEvent::Error(ApiError::from(err).body()),
+                StreamItem::Failed(err) => InvokeEvent::Error(ApiError::<AnyCode>::from(err).body()),
             })
             .boxed();
         let stream =
             EventStream::new(events).to_event(|event| Event::message(event.to_json_string()).event_type(event.name()));
-        Ok(StreamReply::Ok(stream, remaining))
+        let (policy, remaining) = rate_limit(started.limits.as_ref());
+        Ok(StreamReply::Ok(stream, started.remaining, policy, remaining))
     }
 }

@@ -7,18 +7,19 @@ use super::{
     ApiTags,
     auth::Caller,
     body::{self, JsonBody},
-    error::ApiResult,
+    error::{ADMIN, AUTH, ApiResult, INPUT, codes},
+    strings::KeyLabelText,
 };
-use crate::domain::{self, ApiKey, KeyId, Principal, Role, Tracker, UserId};
+use crate::domain::{self, ApiKey, KeyId, KeyLabel, Principal, Role, Tracker, UserId};
 
 pub(super) struct KeysApi {
-    pub tracker: Tracker,
+    pub(super) tracker: Tracker,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Deserialize)]
 #[oai(rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
-pub enum KeyRole {
+pub(super) enum KeyRole {
     /// Manages everything.
     Admin,
     /// Reads and spends as one user.
@@ -63,7 +64,7 @@ impl From<&ApiKey> for KeyView {
 /// A key just issued. `apiKey` is shown this once: store it now.
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase")]
-pub struct IssuedKeyBody {
+pub(crate) struct IssuedKeyBody {
     /// The key to send as `Authorization: Bearer <apiKey>` or `X-API-Key: <apiKey>`.
     pub api_key: String,
     pub key_id: String,
@@ -98,9 +99,9 @@ pub(super) struct IssueKeyRequest {
     /// For `user` keys: the user the key belongs to (must exist).
     #[serde(default, deserialize_with = "body::optional_string")]
     pub user_id: Option<String>,
-    /// A note for people: who or what uses the key.
-    #[serde(default, deserialize_with = "body::optional_string")]
-    pub label: Option<String>,
+    // A note for people: who or what uses the key (1–100 characters).
+    #[serde(default)]
+    pub label: Option<KeyLabelText>,
 }
 
 #[derive(Debug, Object)]
@@ -124,13 +125,16 @@ pub(super) struct Me {
 }
 
 #[derive(ApiResponse)]
-pub enum IssuedReply {
+pub(super) enum IssuedReply {
     /// The key was issued.
     #[oai(status = 201)]
     Created(Json<IssuedKeyBody>),
 }
 
-const MAX_LABEL_LEN: usize = 200;
+codes!(IssueKey: AUTH, ADMIN, INPUT; UserNotFound);
+codes!(ListKeys: AUTH, ADMIN);
+codes!(RevokeKey: AUTH, ADMIN, INPUT; KeyNotFound);
+codes!(WhoAmI: AUTH);
 
 #[OpenApi(tag = "ApiTags::Keys")]
 impl KeysApi {
@@ -138,7 +142,7 @@ impl KeysApi {
     ///
     /// Admin only. The key's text is in the answer once and never again; only its hash is stored.
     #[oai(path = "/keys", method = "post", operation_id = "issueKey")]
-    async fn issue_key(&self, caller: Caller, body: JsonBody<IssueKeyRequest>) -> ApiResult<IssuedReply> {
+    async fn issue_key(&self, caller: Caller, body: JsonBody<IssueKeyRequest>) -> ApiResult<IssuedReply, IssueKey> {
         let request = body.0;
         let role = match (request.role, request.user_id) {
             (KeyRole::Admin, None) => Role::Admin,
@@ -150,11 +154,8 @@ impl KeysApi {
                 return Err(domain::ValidationError::new("userId", "is required for user keys").into());
             }
         };
-        if request.label.as_ref().is_some_and(|l| l.len() > MAX_LABEL_LEN) {
-            let reason = format!("must be at most {MAX_LABEL_LEN} characters long");
-            return Err(domain::ValidationError::new("label", reason).into());
-        }
-        let issued = self.tracker.issue_key(&caller.0, role, request.label).await?;
+        let label = request.label.as_deref().map(|l| KeyLabel::parse("label", l)).transpose()?;
+        let issued = self.tracker.issue_key(&caller.0, role, label).await?;
         Ok(IssuedReply::Created(Json((&issued).into())))
     }
 
@@ -162,7 +163,7 @@ impl KeysApi {
     ///
     /// Admin only. Every key with its role, user and state; never a secret.
     #[oai(path = "/keys", method = "get", operation_id = "listKeys")]
-    async fn list_keys(&self, caller: Caller) -> ApiResult<Json<KeyList>> {
+    async fn list_keys(&self, caller: Caller) -> ApiResult<Json<KeyList>, ListKeys> {
         let keys = self.tracker.keys().list(&caller.0).await?;
         Ok(Json(KeyList { keys: keys.iter().map(KeyView::from).collect() }))
     }
@@ -171,7 +172,11 @@ impl KeysApi {
     ///
     /// Admin only. The key stops working on the next request, on every instance.
     #[oai(path = "/keys/:keyId", method = "delete", operation_id = "revokeKey")]
-    async fn revoke_key(&self, caller: Caller, #[oai(name = "keyId")] id: Path<String>) -> ApiResult<Json<KeyView>> {
+    async fn revoke_key(
+        &self,
+        caller: Caller,
+        #[oai(name = "keyId")] id: Path<String>,
+    ) -> ApiResult<Json<KeyView>, RevokeKey> {
         caller.0.require_admin()?;
         let id = KeyId::parse(&id)
             .ok_or_else(|| domain::ValidationError::new("keyId", "must be 12 lowercase hex digits"))?;
@@ -183,7 +188,7 @@ impl KeysApi {
     ///
     /// The role and user of the key sent: what the web app asks after sign-in.
     #[oai(path = "/me", method = "get", operation_id = "whoAmI")]
-    async fn me(&self, caller: Caller) -> ApiResult<Json<Me>> {
+    async fn me(&self, caller: Caller) -> ApiResult<Json<Me>, WhoAmI> {
         Ok(Json(match caller.0 {
             Principal::Admin { key } => Me { role: KeyRole::Admin, user_id: None, key_id: key.map(|k| k.to_string()) },
             Principal::User { user, key } => {

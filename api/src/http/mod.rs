@@ -4,59 +4,86 @@
 mod auth;
 mod body;
 mod error;
-mod events;
+mod error_body;
+mod error_messages;
+mod guests;
 mod health;
 mod invoke;
 mod keys;
+mod limits;
+mod live;
+mod params;
+mod quota_views;
+mod quotas;
+mod request_id;
+mod routes;
 mod serve;
+mod strings;
 mod users;
 mod web;
 
+use std::time::Instant;
+
 use poem::{
     Endpoint, EndpointExt, IntoResponse, Route,
-    error::ResponseError,
     http::{Method, StatusCode},
-    middleware::{CatchPanic, Cors, RequestId, ReuseId, Tracing},
+    middleware::{CatchPanic, Cors},
 };
-use poem_openapi::{OpenApiService, Tags};
+use poem_openapi::{OpenApiService, OperationId, Tags};
 
 pub use error::{ApiError, ErrorBody, ErrorDetails, MAX_BODY_BYTES};
-pub use serve::{bind, run_on_lambda, serve};
+pub use serve::{ServerLimits, bind, run_on_lambda, serve};
 pub use web::WebApp;
 
-use crate::domain::Services;
+use crate::domain::{Metrics, Services};
 
 #[derive(Tags)]
 enum ApiTags {
     /// Users, their limits and their usage.
     Users,
+    /// Quotas by period, tier and model.
+    Quotas,
     /// API keys and the caller's identity.
     Keys,
-    /// Calling the model with exact token enforcement.
+    /// Calling the model with exact enforcement.
     Models,
     /// Health and service information.
     System,
 }
 
 const DESCRIPTION: &str = "\
-Tracks and enforces LLM token usage per user.
+Tracks and enforces LLM token usage per user: a lifetime token limit, and quotas on tokens, \
+requests and cost per day, month or in total, per tier and per model.
 
-Every operation but `/health` needs an API key, sent as `Authorization: Bearer <key>` or \
-`X-API-Key: <key>`. Admin keys manage everything; a user key reads and spends only its own user.
+Every operation but `/health` and `/guests` needs an API key, sent as `Authorization: Bearer <key>` \
+or `X-API-Key: <key>`. Admin keys manage everything; a user key reads and spends only its own user.
 
 Every error answers with `{\"error\": code, \"message\": sentence, \"details\": {...}}`. \
-Answers about one user carry the `X-Tokens-Remaining` header.";
+Answers about one user carry the `X-Tokens-Remaining` header; answers to model calls carry \
+`RateLimit-Policy` and `RateLimit` for the user's tightest rule. `POST /users`, \
+`POST /users/{userId}/usage` and `POST /invoke/{userId}` take an `Idempotency-Key`: a retry \
+with the same key within 24 hours answers the first result and changes nothing.";
 
-type Apis = (users::UsersApi, events::EventsApi, keys::KeysApi, invoke::InvokeApi, health::HealthApi);
+type Apis = (
+    users::UsersApi,
+    live::LiveApi,
+    keys::KeysApi,
+    invoke::InvokeApi,
+    quotas::QuotasApi,
+    guests::GuestsApi,
+    health::HealthApi,
+);
 
 fn openapi_service(services: Services) -> OpenApiService<Apis, ()> {
-    let Services { tracker, invocations } = services;
+    let Services { core, tracker, invocations, quotas, guests } = services;
     let apis = (
-        users::UsersApi { tracker: tracker.clone() },
-        events::EventsApi { tracker: tracker.clone() },
-        keys::KeysApi { tracker: tracker.clone() },
+        users::UsersApi { tracker: tracker.clone(), guests: guests.clone() },
+        live::LiveApi { tracker: tracker.clone() },
+        keys::KeysApi { tracker },
         invoke::InvokeApi { invocations: invocations.clone() },
-        health::HealthApi { tracker, invocations },
+        quotas::QuotasApi { quotas },
+        guests::GuestsApi { guests },
+        health::HealthApi { core, invocations },
     );
     OpenApiService::new(apis, "tokenmeter", env!("CARGO_PKG_VERSION")).description(DESCRIPTION)
 }
@@ -73,12 +100,21 @@ pub fn openapi_json(services: Services) -> String {
 /// empty, only pages served from the API's own origin can (the web app is).
 pub fn endpoint(services: Services, cors_origins: &[String], web: WebApp) -> impl Endpoint + 'static {
     let keys = services.tracker.keys().clone();
+    let metrics = services.core.metrics().clone();
     let api = openapi_service(services);
+    let routes = routes::Routes::of(&api.spec());
     let cors = Cors::new()
         .allow_origins(cors_origins.iter().map(String::as_str))
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
-        .allow_headers(["authorization", "x-api-key", "content-type", "x-request-id"])
-        .expose_headers(["x-tokens-remaining", "x-request-id"]);
+        .allow_headers(["authorization", "x-api-key", "content-type", "x-request-id", "idempotency-key"])
+        .expose_headers([
+            "x-tokens-remaining",
+            "x-request-id",
+            "ratelimit",
+            "ratelimit-policy",
+            "retry-after",
+            "idempotent-replayed",
+        ]);
     let docs = api.swagger_ui();
     let spec = api.spec_endpoint();
     Route::new()
@@ -87,6 +123,7 @@ pub fn endpoint(services: Services, cors_origins: &[String], web: WebApp) -> imp
         .nest("/", api)
         .around(move |next, req| {
             let web = web.clone();
+            let routes = routes.clone();
             async move {
                 if let Some(asset) = web.asset(&req).await {
                     return Ok(asset);
@@ -100,19 +137,38 @@ pub fn endpoint(services: Services, cors_origins: &[String], web: WebApp) -> imp
                     *copy.headers_mut() = req.headers().clone();
                     copy
                 });
-                match next.call(req).await {
-                    Ok(resp) => Ok(resp.into_response()),
-                    Err(err) if err.status() == StatusCode::NOT_FOUND && !err.is::<ApiError>() => match page_request {
-                        Some(request) => Ok(web.page(&request).await),
-                        None => Ok(ApiError::from_poem(&err, &method, &path).as_response()),
-                    },
-                    Err(err) => Ok(ApiError::from_poem(&err, &method, &path).as_response()),
-                }
+                let answer = next.call(req).await;
+                Ok(match answer {
+                    Ok(resp) => resp.into_response(),
+                    Err(err) if err.status() == StatusCode::NOT_FOUND && !err.is::<error::Failure>() => {
+                        match page_request {
+                            Some(request) => web.page(&request).await,
+                            None => routes.unanswered(&err, &method, &path).as_response(),
+                        }
+                    }
+                    Err(err) => routes.unanswered(&err, &method, &path).as_response(),
+                })
             }
         })
         .data(keys)
-        .with(CatchPanic::new().with_handler(|_| ApiError::internal().as_response()))
+        .with(CatchPanic::new().with_handler(|_| ApiError::<error::AnyCode>::internal().as_response()))
         .with_if(!cors_origins.is_empty(), cors)
-        .with(Tracing)
-        .with(RequestId::default().reuse_id(ReuseId::Use))
+        .around(move |next, req| count_requests(next, req, metrics.clone()))
+        .around(request_id::with_request_id)
+}
+
+/// Counts every answer by operation and status, and logs it at `debug` (one line, no
+/// formatting unless that level is on).
+async fn count_requests<E: Endpoint>(next: E, req: poem::Request, metrics: Metrics) -> poem::Result<poem::Response> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let response = match next.call(req).await {
+        Ok(response) => response.into_response(),
+        Err(err) => err.into_response(),
+    };
+    let route = response.data::<OperationId>().map_or("other", |id| id.0);
+    let status = response.status().as_u16();
+    metrics.http_request(route, status);
+    tracing::debug!(%method, route, status, took_us = started.elapsed().as_micros() as u64, "answered");
+    Ok(response)
 }

@@ -8,6 +8,27 @@ use poem::{
     listener::{Acceptor, Listener, TcpListener},
 };
 
+/// Limits on connections that keep slow and idle clients from holding the server.
+#[derive(Debug, Clone)]
+pub struct ServerLimits {
+    /// The most connections open at once; more wait to be accepted.
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers.
+    pub header_timeout: std::time::Duration,
+    /// How long an idle keep-alive connection stays open.
+    pub idle_timeout: std::time::Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 10_000,
+            header_timeout: std::time::Duration::from_secs(10),
+            idle_timeout: std::time::Duration::from_secs(75),
+        }
+    }
+}
+
 /// Binds `addr` (port 0 picks a free port) and returns the acceptor and its address.
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<(impl Acceptor + 'static, SocketAddr)> {
     let acceptor = TcpListener::bind(addr).into_acceptor().await.with_context(|| format!("cannot listen on {addr}"))?;

@@ -20,8 +20,21 @@ use aws_smithy_types::event_stream::RawMessage;
 use futures::stream;
 
 use crate::domain::{
-    ModelError, ModelEvent, ModelProvider, ModelReply, ModelRequest, ModelStream, PricingTable, Speaker, TokenUsage,
+    ModelError, ModelEvent, ModelProvider, ModelReply, ModelRequest, ModelStream, Speaker, TokenUsage,
 };
+
+/// Bedrock's cross-region inference-profile prefixes: `us.anthropic.claude-…` names the base
+/// model `anthropic.claude-…` served from several regions.
+const PROFILE_PREFIXES: &[&str] = &["global.", "us.", "us-gov.", "eu.", "apac.", "jp.", "au.", "ca."];
+
+/// The base model an inference profile fronts (CountTokens may know only the base model).
+pub(crate) fn base_model_id(model_id: &str) -> &str {
+    PROFILE_PREFIXES.iter().find_map(|prefix| model_id.strip_prefix(prefix)).unwrap_or(model_id)
+}
+
+/// Tokens of framing Claude adds per message (role markers) and per request, at most.
+const OVERHEAD_PER_TURN: u64 = 16;
+const OVERHEAD_PER_REQUEST: u64 = 32;
 
 #[derive(Debug, Clone)]
 pub struct BedrockSettings {
@@ -81,15 +94,6 @@ impl BedrockProvider {
     fn inference(request: &ModelRequest) -> InferenceConfiguration {
         let max_tokens = i32::try_from(request.max_output_tokens).unwrap_or(i32::MAX);
         InferenceConfiguration::builder().max_tokens(max_tokens).build()
-    }
-
-    /// A conservative count for when CountTokens cannot answer for this model or region:
-    /// Claude's tokenizer averages 3.5–4 bytes per token of English; a third errs on the side
-    /// of holding too much, which settlement gives back.
-    fn estimate(request: &ModelRequest) -> u64 {
-        let bytes =
-            request.system.as_ref().map_or(0, String::len) + request.turns.iter().map(|t| t.text.len()).sum::<usize>();
-        (bytes as u64).div_ceil(3) + 8 * (request.turns.len() as u64 + 1)
     }
 }
 
@@ -157,6 +161,13 @@ impl ModelProvider for BedrockProvider {
         "bedrock"
     }
 
+    /// Claude's tokenizer works on bytes: no token covers less than one byte of text, so the
+    /// text's byte length plus the framing of each turn bounds the count from above (about four
+    /// times the typical count of English; settlement gives the excess back).
+    fn input_bound(&self, request: &ModelRequest) -> u64 {
+        request.text_bytes() + OVERHEAD_PER_TURN * (request.turns.len() as u64 + 1) + OVERHEAD_PER_REQUEST
+    }
+
     async fn count_input_tokens(&self, request: &ModelRequest) -> Result<u64, ModelError> {
         let converse = ConverseTokensRequest::builder()
             .set_messages(Some(Self::messages(request)?))
@@ -166,7 +177,7 @@ impl ModelProvider for BedrockProvider {
         let answer = self
             .client
             .count_tokens()
-            .model_id(PricingTable::base_model_id(&request.model_id))
+            .model_id(base_model_id(&request.model_id))
             .input(CountTokensInput::Converse(converse))
             .send()
             .await;
@@ -177,8 +188,8 @@ impl ModelProvider for BedrockProvider {
                     Err(failure)
                 }
                 other => {
-                    tracing::warn!(error = %other, "CountTokens cannot count for this model here; holding an estimate");
-                    Ok(Self::estimate(request))
+                    tracing::warn!(error = %other, "CountTokens cannot count for this model here; holding the bound");
+                    Ok(self.input_bound(request))
                 }
             },
         }

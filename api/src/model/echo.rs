@@ -45,6 +45,11 @@ impl ModelProvider for EchoProvider {
         "echo"
     }
 
+    /// The echo model's count is exact and local: the bound is the count.
+    fn input_bound(&self, request: &ModelRequest) -> u64 {
+        Self::usage(request, 0).input
+    }
+
     async fn count_input_tokens(&self, request: &ModelRequest) -> Result<u64, ModelError> {
         Ok(Self::usage(request, 0).input)
     }

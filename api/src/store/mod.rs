@@ -1,5 +1,8 @@
-//! Implementations of the domain's [`UserStore`](crate::domain::UserStore).
+//! Implementations of the domain's store ports ([`AccountStore`](crate::domain::AccountStore),
+//! [`KeyStore`](crate::domain::KeyStore), [`TierStore`](crate::domain::TierStore),
+//! [`EventStore`](crate::domain::EventStore)): the embedded redb store, and DynamoDB.
 
+mod codec;
 mod dynamodb;
 mod embedded;
 

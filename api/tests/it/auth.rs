@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use reqwest::Method;
 use tokenmeter_client::types::{CreateUserRequest, IssueKeyRequest, KeyRole};
 
-use crate::helpers::{ADMIN_KEY, TestApp, error_of, spawn_app, spawn_app_with_cors};
+use crate::helpers::{ADMIN_KEY, TestApp, error_of, new_user};
 
 /// The credentials each operation is tried with, in this order.
 const CREDENTIALS: [&str; 6] = ["no key", "bad key", "revoked key", "own user key", "other user's key", "admin key"];
@@ -72,6 +72,26 @@ fn matrix() -> Vec<Case> {
             [401, 401, 401, 200, 404, 200],
         ),
         case("health", M::GET, "/health", None, [200, 200, 200, 200, 200, 200]),
+        case("listTiers", M::GET, "/tiers", None, [401, 401, 401, 403, 403, 200]),
+        case("putTier", M::PUT, "/tiers/team", Some(r#"{"quotas": []}"#), [401, 401, 401, 403, 403, 200]),
+        case("deleteTier", M::DELETE, "/tiers/spare", None, [401, 401, 401, 403, 403, 200]),
+        case("setUserTier", M::PUT, "/users/{user}/tier", Some(r#"{"tier": "free"}"#), [401, 401, 401, 403, 403, 200]),
+        case(
+            "setUserQuotas",
+            M::PUT,
+            "/users/{user}/quotas",
+            Some(r#"{"quotas": []}"#),
+            [401, 401, 401, 403, 403, 200],
+        ),
+        case("getUserQuotas", M::GET, "/users/{user}/quotas", None, [401, 401, 401, 200, 404, 200]),
+        case(
+            "checkQuota",
+            M::POST,
+            "/users/{user}/quota-check",
+            Some(r#"{"estimatedTokens": 10}"#),
+            [401, 401, 401, 200, 404, 200],
+        ),
+        case("createGuest", M::POST, "/guests", None, [201, 201, 201, 201, 201, 201]),
         Case {
             streams: true,
             ..case("userEvents", M::GET, "/users/{user}/events", None, [401, 401, 401, 200, 404, 200])
@@ -81,7 +101,7 @@ fn matrix() -> Vec<Case> {
 }
 
 /// Operations that answer without a key.
-const PUBLIC: &[&str] = &["health"];
+const PUBLIC: &[&str] = &["health", "createGuest"];
 
 struct Fixture {
     app: TestApp,
@@ -90,7 +110,15 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let app = spawn_app().await;
+    let app = TestApp::builder()
+        .settings(|s| {
+            s.guests.enabled = true;
+            s.guests.per_address = 100;
+        })
+        .spawn()
+        .await;
+    let spare_tier = r#"{"quotas": [{"metric": "requests", "period": "day", "limit": 5}]}"#;
+    assert_eq!(app.send_raw(Method::PUT, "/tiers/spare", Some(spare_tier)).await.0, 200);
     app.create_user("alice", 1000).await;
     app.create_user("bob", 1000).await;
     let own = app.user_key("alice").await;
@@ -130,7 +158,7 @@ async fn every_operation_answers_each_credential_as_the_matrix_says() {
 
 #[tokio::test]
 async fn the_matrix_covers_every_operation_in_the_spec_and_only_public_ones_lack_security() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     let spec: serde_json::Value = app.http.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
     let mut in_spec = BTreeSet::new();
     for (path, item) in spec["paths"].as_object().unwrap() {
@@ -168,10 +196,10 @@ async fn both_headers_carry_a_key_and_401s_say_how_to_authenticate() {
 
 #[tokio::test]
 async fn revocation_and_deletion_take_effect_on_the_next_request() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     let created = app
         .client
-        .create_user(&CreateUserRequest { user_id: "dana".into(), token_limit: 100, issue_key: Some(true) })
+        .create_user(None, &CreateUserRequest { issue_key: Some(true), ..new_user("dana", 100) })
         .await
         .unwrap()
         .into_inner();
@@ -191,7 +219,7 @@ async fn revocation_and_deletion_take_effect_on_the_next_request() {
 
 #[tokio::test]
 async fn keys_are_listed_without_secrets_and_user_keys_need_a_real_user() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     app.create_user("erin", 10).await;
     let key = app.user_key("erin").await;
     let listed = serde_json::to_string(&app.client.list_keys().await.unwrap().into_inner()).unwrap();
@@ -209,7 +237,7 @@ async fn keys_are_listed_without_secrets_and_user_keys_need_a_real_user() {
 
 #[tokio::test]
 async fn cors_admits_configured_origins_only() {
-    let app = spawn_app_with_cors(&["http://app.example"]).await;
+    let app = TestApp::builder().cors(&["http://app.example"]).spawn().await;
     let preflight = |origin: &'static str| {
         app.http
             .request(Method::OPTIONS, app.url("/users"))
@@ -224,7 +252,7 @@ async fn cors_admits_configured_origins_only() {
     assert!(refused.headers().get("access-control-allow-origin").is_none());
 
     // Without configured origins no cross-origin access is granted at all.
-    let same_origin_only = spawn_app().await;
+    let same_origin_only = TestApp::spawn().await;
     let response = same_origin_only.http.get(same_origin_only.url("/health")).header("origin", "http://app.example");
     assert!(response.send().await.unwrap().headers().get("access-control-allow-origin").is_none());
 }

@@ -1,8 +1,6 @@
 //! The seed contract: paths, field names and status codes, through the generated client.
 
-use tokenmeter_client::types::{CreateUserRequest, RecordUsageRequest, UpdateLimitRequest};
-
-use crate::helpers::{TestStore, error_of, spawn_app};
+use crate::helpers::{TestApp, TestStore, error_of, new_limit, new_user, usage};
 
 fn parse_time(s: &str) -> time::OffsetDateTime {
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).expect("ISO-8601")
@@ -10,12 +8,8 @@ fn parse_time(s: &str) -> time::OffsetDateTime {
 
 #[tokio::test]
 async fn create_answers_201_with_success_and_the_user_at_both_levels() {
-    let app = spawn_app().await;
-    let response = app
-        .client
-        .create_user(&CreateUserRequest { user_id: "alice".into(), token_limit: 1000, issue_key: None })
-        .await
-        .unwrap();
+    let app = TestApp::spawn().await;
+    let response = app.client.create_user(None, &new_user("alice", 1000)).await.unwrap();
     assert_eq!(response.status().as_u16(), 201);
     assert_eq!(response.headers()["x-tokens-remaining"], "1000");
     let body = response.into_inner();
@@ -32,12 +26,10 @@ async fn create_answers_201_with_success_and_the_user_at_both_levels() {
 
 #[tokio::test]
 async fn duplicate_ids_get_409_and_the_original_is_untouched() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     app.create_user("bob", 500).await;
     app.record("bob", 7).await;
-    let (status, err) = error_of(
-        app.client.create_user(&CreateUserRequest { user_id: "bob".into(), token_limit: 9, issue_key: None }).await,
-    );
+    let (status, err) = error_of(app.client.create_user(None, &new_user("bob", 9)).await);
     assert_eq!((status, err.error.as_str()), (409, "user_already_exists"));
     let bob = app.client.get_user("bob").await.unwrap().into_inner();
     assert_eq!((bob.token_limit, bob.token_usage), (500, 7));
@@ -45,7 +37,7 @@ async fn duplicate_ids_get_409_and_the_original_is_untouched() {
 
 #[tokio::test]
 async fn get_returns_the_user_fields_and_the_remaining_header() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     app.create_user("carol", 1000).await;
     app.record("carol", 360).await;
     let response = app.client.get_user("carol").await.unwrap();
@@ -57,11 +49,10 @@ async fn get_returns_the_user_fields_and_the_remaining_header() {
 
 #[tokio::test]
 async fn update_limit_persists_and_stamps_last_updated() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     let created = app.create_user("dave", 100).await;
     let before = time::OffsetDateTime::now_utc();
-    let updated =
-        app.client.update_user_limit("dave", &UpdateLimitRequest { new_limit: 200_000 }).await.unwrap().into_inner();
+    let updated = app.client.update_user_limit("dave", &new_limit(200_000)).await.unwrap().into_inner();
     assert!(updated.success);
     assert_eq!(updated.token_limit, 200_000);
     assert_eq!(updated.user.token_limit, 200_000);
@@ -73,7 +64,7 @@ async fn update_limit_persists_and_stamps_last_updated() {
 
 #[tokio::test]
 async fn record_usage_adds_and_answers_the_reference_fields() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     app.create_user("erin", 100).await;
     app.record("erin", 60).await;
     let after = app.record("erin", 45).await;
@@ -85,7 +76,7 @@ async fn record_usage_adds_and_answers_the_reference_fields() {
 
 #[tokio::test]
 async fn list_shows_every_user_with_percentage_used() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     for (id, limit, used) in [("user1", 100_000, 0), ("user2", 100, 105), ("user3", 1000, 318), ("user4", 500, 398)] {
         app.create_user(id, limit).await;
         app.record(id, used).await;
@@ -97,7 +88,7 @@ async fn list_shows_every_user_with_percentage_used() {
 
 #[tokio::test]
 async fn delete_answers_the_message_then_404_everywhere() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     app.create_user("frank", 10).await;
     let deleted = app.client.delete_user("frank").await.unwrap().into_inner();
     assert_eq!(deleted.message, "User deleted successfully");
@@ -106,14 +97,14 @@ async fn delete_answers_the_message_then_404_everywhere() {
     let (status, err) = error_of(app.client.get_user("frank").await);
     assert_eq!((status, err.error.as_str()), (404, "user_not_found"));
     assert_eq!(error_of(app.client.delete_user("frank").await).0, 404);
-    assert_eq!(error_of(app.client.update_user_limit("frank", &UpdateLimitRequest { new_limit: 5 }).await).0, 404);
-    assert_eq!(error_of(app.client.record_usage("frank", &RecordUsageRequest { tokens_consumed: 1 }).await).0, 404);
+    assert_eq!(error_of(app.client.update_user_limit("frank", &new_limit(5)).await).0, 404);
+    assert_eq!(error_of(app.client.record_usage("frank", None, &usage(1)).await).0, 404);
     assert!(app.client.list_users().await.unwrap().into_inner().users.is_empty());
 }
 
 #[tokio::test]
 async fn health_names_the_store_and_every_response_has_a_request_id() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     let response = app.anonymous().health().await.unwrap();
     let request_id = response.headers().get("x-request-id").expect("x-request-id").to_str().unwrap().to_owned();
     assert!(!request_id.is_empty());
@@ -133,7 +124,7 @@ async fn health_names_the_store_and_every_response_has_a_request_id() {
 
 #[tokio::test]
 async fn the_openapi_document_and_the_docs_page_are_served() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     let spec: serde_json::Value = app.http.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
     assert_eq!(spec["paths"]["/users/{userId}/usage"]["post"]["operationId"], "recordUsage");
     let docs = app.http.get(app.url("/docs")).send().await.unwrap();

@@ -10,13 +10,16 @@ use std::{
 use aws_sdk_dynamodb::types::AttributeValue;
 use reqwest::Method;
 use tokenmeter_api::{
-    domain::{Money, StoreError, Timestamp, TokenCount, TokenLimit, User, UserId, UserStore},
+    domain::{
+        AccountStore, Amounts, Ceiling, EventId, EventKind, KeyStore, Money, Recording, StoreError, Stores, Timestamp,
+        TokenLimit, TokenUsage, UsageEvent, User, UserChange, UserId,
+    },
     store::DynamoDbStore,
 };
 
 use crate::{
     dynamodb_local::{self, FlakyProxy, Link, OwnedDynamoDb},
-    helpers::{AppOptions, TestApp, spawn_app_on},
+    helpers::{TestApp, eventually},
 };
 
 /// The longest an operation on an unreachable store may take to answer (3 s budget + slack).
@@ -40,22 +43,44 @@ async fn open_creates_a_missing_table_and_reopening_keeps_its_data() {
     assert_eq!(billing, Some("PAY_PER_REQUEST"));
 
     let user = User::new(id("kept"), TokenLimit::new("tokenLimit", 10).unwrap(), Timestamp::from_millis(1));
-    first.insert(&user).await.unwrap();
+    first.insert_user(&user, None).await.unwrap();
     let again = DynamoDbStore::open(dynamodb_local::sdk_config(&endpoint).await, &table).await.unwrap();
-    assert_eq!(again.get(&user.id).await.unwrap(), Some(user));
+    assert_eq!(again.user(&user.id).await.unwrap(), Some(user));
+}
+
+fn record_of(user: &UserId, tokens: u64, cost: u64, at: Timestamp) -> Recording {
+    Recording {
+        user: user.clone(),
+        amounts: Amounts { tokens, requests: 0, cost: Money::from_nanos(cost) },
+        account: Ceiling::default(),
+        counters: Vec::new(),
+        event: UsageEvent {
+            id: EventId::generate(at),
+            at,
+            user: user.clone(),
+            model: "unspecified".into(),
+            kind: EventKind::Record,
+            outcome: None,
+            usage: TokenUsage { input: tokens, ..TokenUsage::default() },
+            cost: Money::from_nanos(cost),
+            latency_ms: 0,
+            time_to_first_token_ms: None,
+            blocked_by: None,
+            expires_at: at.plus(Duration::from_secs(86_400)),
+        },
+        idempotency: None,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn items_are_stored_in_the_documented_schema() {
     let store = dynamodb_local::fresh_store().await;
-    let mut user = User::new(id("schema"), TokenLimit::new("tokenLimit", 1000).unwrap(), Timestamp::from_millis(0));
-    user.token_usage = 3;
-    store.insert(&user).await.unwrap();
+    let user = User::new(id("schema"), TokenLimit::new("tokenLimit", 1000).unwrap(), Timestamp::from_millis(0))
+        .with_usage(Amounts { tokens: 3, ..Amounts::ZERO });
+    store.insert_user(&user, None).await.unwrap();
     let at = Timestamp::from_millis(1_768_825_097_123);
-    store
-        .add_usage(&user.id, TokenCount::new("tokensConsumed", 4).unwrap(), Money::from_nanos(486_000), at)
-        .await
-        .unwrap();
+    store.record(&record_of(&user.id, 4, 486_000, at)).await.unwrap();
+    store.update_user(&user.id, &UserChange::Limit(TokenLimit::new("tokenLimit", 900).unwrap()), at).await.unwrap();
 
     let raw =
         aws_sdk_dynamodb::Client::from_conf(dynamodb_local::sdk_config(&dynamodb_local::shared_endpoint().await).await);
@@ -69,16 +94,21 @@ async fn items_are_stored_in_the_documented_schema() {
         .unwrap()
         .item
         .unwrap();
+    let n = |v: &str| AttributeValue::N(v.into());
     let expected = HashMap::from([
         ("userId".to_owned(), AttributeValue::S("schema".into())),
-        ("tokenLimit".to_owned(), AttributeValue::N("1000".into())),
-        ("tokenUsage".to_owned(), AttributeValue::N("7".into())),
-        ("totalCost".to_owned(), AttributeValue::N("486000".into())),
+        ("tokenLimit".to_owned(), n("900")),
+        ("tokenUsage".to_owned(), n("7")),
+        ("requestCount".to_owned(), n("0")),
+        ("totalCost".to_owned(), n("486000")),
+        // No call in flight: committed is what was used.
+        ("committedTokens".to_owned(), n("7")),
+        ("committedRequests".to_owned(), n("0")),
+        ("committedCost".to_owned(), n("486000")),
         ("lastUpdated".to_owned(), AttributeValue::S("2026-01-19T12:18:17.123Z".into())),
-        // No call in flight: nothing reserved, usage committed, the rest is headroom.
-        ("tokenReserved".to_owned(), AttributeValue::N("0".into())),
-        ("tokenCommitted".to_owned(), AttributeValue::N("7".into())),
-        ("tokenHeadroom".to_owned(), AttributeValue::N("993".into())),
+        ("createdAt".to_owned(), AttributeValue::S("1970-01-01T00:00:00.000Z".into())),
+        ("rulesVersion".to_owned(), n("1")),
+        ("keysIssued".to_owned(), n("0")),
         ("holds".to_owned(), AttributeValue::M(HashMap::new())),
     ]);
     assert_eq!(item, expected);
@@ -107,19 +137,22 @@ async fn listing_follows_the_scan_past_one_megabyte_page() {
             .unwrap();
     }
     store
-        .insert(&User::new(id("a-first"), TokenLimit::new("tokenLimit", 1).unwrap(), Timestamp::from_millis(0)))
+        .insert_user(
+            &User::new(id("a-first"), TokenLimit::new("tokenLimit", 1).unwrap(), Timestamp::from_millis(0)),
+            None,
+        )
         .await
         .unwrap();
     let first_page = raw.scan().table_name(store.table()).consistent_read(true).send().await.unwrap();
     assert!(first_page.last_evaluated_key().is_some(), "the table must span more than one Scan page");
     assert!(first_page.items().len() < PADDED + 1);
 
-    let listed = store.list().await.unwrap();
+    let listed = store.users().await.unwrap();
     let ids: Vec<&str> = listed.iter().map(|u| u.id.as_str()).collect();
     let mut expected = vec!["a-first".to_owned()];
     expected.extend((0..PADDED).map(|i| format!("padded-{i:02}")));
     assert_eq!(ids, expected);
-    assert_eq!(listed.last().unwrap().token_usage, PADDED as u64 - 1);
+    assert_eq!(listed.last().unwrap().token_usage(), PADDED as u64 - 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,14 +170,14 @@ async fn an_unreachable_store_is_unavailable_quickly_on_every_operation() {
     let ghost = id("ghost");
     let limit = TokenLimit::new("tokenLimit", 5).unwrap();
     let now = Timestamp::from_millis(0);
-    let tokens = TokenCount::new("tokensConsumed", 1).unwrap();
     let answers: Vec<(&str, Result<(), StoreError>)> = vec![
-        ("insert", store.insert(&User::new(ghost.clone(), limit, now)).await),
-        ("get", store.get(&ghost).await.map(drop)),
-        ("list", store.list().await.map(drop)),
-        ("set_limit", store.set_limit(&ghost, limit, now).await.map(drop)),
-        ("add_usage", store.add_usage(&ghost, tokens, Money::ZERO, now).await.map(drop)),
-        ("delete", store.delete(&ghost).await),
+        ("insert", store.insert_user(&User::new(ghost.clone(), limit, now), None).await),
+        ("get", store.user(&ghost).await.map(drop)),
+        ("list", store.users().await.map(drop)),
+        ("set_limit", store.update_user(&ghost, &UserChange::Limit(limit), now).await.map(drop)),
+        ("record", store.record(&record_of(&ghost, 1, 0, now)).await.map(drop)),
+        ("delete", store.delete_user(&ghost, now).await),
+        ("keys", store.keys().await.map(drop)),
     ];
     for (operation, answer) in answers {
         assert!(
@@ -159,8 +192,7 @@ async fn an_unreachable_store_is_unavailable_quickly_on_every_operation() {
 async fn app_with_usage(endpoint: &str, acknowledged: u64) -> TestApp {
     let store =
         DynamoDbStore::open(dynamodb_local::sdk_config(endpoint).await, &dynamodb_local::unique_table()).await.unwrap();
-    let store = Arc::new(store);
-    let app = spawn_app_on(store.clone(), store, None, AppOptions::default()).await;
+    let app = TestApp::builder().on(Stores::of(Arc::new(store)), None).spawn().await;
     app.create_user("steady", 1_000_000).await;
     for expected in 1..=acknowledged {
         assert_eq!(app.record("steady", 1).await.token_usage, expected);
@@ -177,19 +209,15 @@ async fn record_during_outage(app: &TestApp, tokens: u64) {
     assert!(started.elapsed() < OUTAGE_ANSWER_BOUND, "answered after {:?}", started.elapsed());
 }
 
-/// Polls (bounded) until the service answers about the user again: it recovers by itself,
+/// Waits (bounded) until the service answers about the user again: it recovers by itself,
 /// with no restart and no reconnect call.
 async fn wait_for_recovery(app: &TestApp) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    eventually("the service recovers", Duration::from_secs(30), || async {
         let (status, body) = app.send_raw(Method::GET, "/users/steady", None).await;
-        if status == 200 {
-            return;
-        }
-        assert_eq!((status, body["error"].as_str()), (503, Some("store_unavailable")), "{body}");
-        assert!(Instant::now() < deadline, "the service did not recover within 30 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        assert!(status == 200 || body["error"] == "store_unavailable", "{status}: {body}");
+        status == 200
+    })
+    .await;
 }
 
 /// The store goes down (its container is stopped; the data is kept in a file), usage and

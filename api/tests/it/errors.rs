@@ -4,11 +4,11 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::spawn_app;
+use crate::helpers::TestApp;
 
 #[tokio::test]
 async fn every_bad_request_gets_a_clear_error() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     app.create_user("taken", 100).await;
     let long_id = "a".repeat(129);
     let cases: Vec<(&str, Method, String, Option<&str>)> = vec![
@@ -51,7 +51,7 @@ async fn every_bad_request_gets_a_clear_error() {
 
 #[tokio::test]
 async fn oversized_bodies_get_413_and_change_nothing() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     app.create_user("big", 100).await;
     let padding = "x".repeat(tokenmeter_api::http::MAX_BODY_BYTES);
     let body = format!(r#"{{"tokensConsumed": 1, "padding": "{padding}"}}"#);
@@ -62,7 +62,7 @@ async fn oversized_bodies_get_413_and_change_nothing() {
 
 #[tokio::test]
 async fn chunked_oversized_bodies_are_refused_too() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     let chunks: Vec<Result<String, std::io::Error>> = (0..100).map(|_| Ok("y".repeat(1024))).collect();
     let response = app
         .http

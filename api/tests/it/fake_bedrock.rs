@@ -14,8 +14,8 @@ use wiremock::{
 };
 
 /// The default model as the SDK puts it in the path: URL-encoded.
-pub(crate) const CONVERSE_PATH: &str = "/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/converse";
-pub(crate) const STREAM_PATH: &str = "/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/converse-stream";
+pub(crate) const CONVERSE_PATH: &str = "/model/global.anthropic.claude-sonnet-4-5-20250929-v1%3A0/converse";
+pub(crate) const STREAM_PATH: &str = "/model/global.anthropic.claude-sonnet-4-5-20250929-v1%3A0/converse-stream";
 /// CountTokens is asked about the base model, not the inference profile.
 pub(crate) const COUNT_PATH: &str = "/model/anthropic.claude-sonnet-4-5-20250929-v1%3A0/count-tokens";
 

@@ -1,3 +1,8 @@
+//! The test app: the real server on port 0, on a fresh store of the kind
+//! `TOKENMETER_TEST_STORE` selects, driven through the generated client. One builder for every
+//! variation (model provider, clock, CORS, web app, settings, a store shared with another
+//! instance).
+
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
@@ -8,18 +13,21 @@ use std::{
 use tempfile::TempDir;
 use tokenmeter_api::{
     domain::{
-        Invocations, InvokeSettings, KeyStore, Keys, ModelProvider, Services, StartupAdminKey, UserId, UserStore,
+        Clock, GuestSettings, InvokeSettings, ManualClock, ModelProvider, Parts, Services, Settings, StartupAdminKey,
+        Stores, SystemClock, UserId, quota::default_tiers,
     },
     http,
-    model::EchoProvider,
+    model::{EchoProvider, default_prices},
     store::EmbeddedStore,
 };
 use tokenmeter_client::{Client, types};
 
+use crate::dynamodb_local;
+
+mod restart;
+
 /// The start-up admin key every test app is given.
 pub(crate) const ADMIN_KEY: &str = "test-admin-key-0123456789";
-
-use crate::dynamodb_local;
 
 /// A variable of the test run's environment (`TOKENMETER_TEST_STORE`, `DOCKER_HOST`, …),
 /// unset when empty. Tests are configured by their environment, like the service by clap.
@@ -54,19 +62,67 @@ impl TestStore {
     }
 }
 
+/// A fresh store of the kind `TOKENMETER_TEST_STORE` selects, with the default tiers, and the
+/// directory of its data (to be kept as long as the store).
+pub(crate) async fn fresh_stores() -> (Stores, Option<Arc<TempDir>>) {
+    let (stores, data) = match TestStore::from_env() {
+        TestStore::Embedded => {
+            let data = tempfile::tempdir().expect("temp dir");
+            let store = Arc::new(EmbeddedStore::open(&data.path().join("tokenmeter.redb")).expect("open store"));
+            (Stores::of(store), Some(Arc::new(data)))
+        }
+        TestStore::DynamoDb => (Stores::of(Arc::new(dynamodb_local::fresh_store().await)), None),
+    };
+    stores.tiers.seed_tiers(&default_tiers()).await.expect("seed tiers");
+    (stores, data)
+}
+
+/// The settings a test app runs with unless a test changes them.
+pub(crate) fn test_settings() -> Settings {
+    Settings {
+        invoke: InvokeSettings::default(),
+        default_model: tokenmeter_api::config::DEFAULT_MODEL_ID.into(),
+        default_tier: None,
+        event_retention: Duration::from_secs(90 * 86_400),
+        guests: GuestSettings::default(),
+    }
+}
+
+/// Sends the service's warnings and errors (or what `RUST_LOG` selects) to the test's
+/// captured output, so a failing test shows the cause behind a 5xx (a store's timeout, say).
+fn show_service_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    // Only the first call installs it; the others find it set.
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+}
+
+/// How a test app differs from the default one.
+pub(crate) struct AppBuilder {
+    provider: Arc<dyn ModelProvider>,
+    cors_origins: Vec<String>,
+    web_dir: Option<PathBuf>,
+    clock: Option<ManualClock>,
+    store: Option<(Stores, Option<Arc<TempDir>>)>,
+    settings: Settings,
+    /// Where to listen (port 0: any free port; a restart asks for the same address again).
+    addr: SocketAddr,
+}
+
 /// A running service on its own port and its own store, and clients for it.
 pub(crate) struct TestApp {
-    pub addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     /// The generated client with the admin key, as an administrator's integration uses it.
-    pub client: Client,
+    pub(crate) client: Client,
     /// Raw HTTP, for requests the generated client would refuse to build.
-    pub http: reqwest::Client,
-    /// The store behind the service, for checks no API exposes (holds), and for a second
-    /// instance sharing it (see [`TestApp::second_instance`]).
-    pub store: Arc<dyn UserStore>,
-    pub keys: Arc<dyn KeyStore>,
-    pub invocations: Invocations,
-    _data: Option<TempDir>,
+    pub(crate) http: reqwest::Client,
+    /// The stores behind the service, for checks no API exposes (holds), and for a second
+    /// instance sharing them.
+    pub(crate) stores: Stores,
+    pub(crate) services: Services,
+    /// The clock the service reads, when the test controls it.
+    pub(crate) clock: Option<ManualClock>,
+    settings: Settings,
+    data: Option<Arc<TempDir>>,
     server: tokio::task::JoinHandle<()>,
     /// Stops the server, dropping every open connection (see [`TestApp::stop`]).
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -79,173 +135,105 @@ impl Drop for TestApp {
     }
 }
 
-/// How a test app differs from the default: echo model, no CORS origins, no web app.
-pub(crate) struct AppOptions {
-    pub cors_origins: Vec<String>,
-    pub provider: Arc<dyn ModelProvider>,
-    pub default_max_output_tokens: u32,
-    /// The built web app to serve at `/`, if any.
-    pub web_dir: Option<PathBuf>,
-}
+impl AppBuilder {
+    /// The model provider (default: the echo model).
+    pub(crate) fn provider(mut self, provider: Arc<dyn ModelProvider>) -> Self {
+        self.provider = provider;
+        self
+    }
 
-impl Default for AppOptions {
-    fn default() -> Self {
-        Self {
-            cors_origins: Vec::new(),
-            provider: Arc::new(EchoProvider),
-            default_max_output_tokens: 1024,
-            web_dir: None,
+    pub(crate) fn cors(mut self, origins: &[&str]) -> Self {
+        self.cors_origins = origins.iter().map(|o| (*o).to_owned()).collect();
+        self
+    }
+
+    /// Serves the built web app from `dir`.
+    pub(crate) fn web(mut self, dir: &Path) -> Self {
+        self.web_dir = Some(dir.to_owned());
+        self
+    }
+
+    /// A clock the test moves (default: the machine's).
+    pub(crate) fn clock(mut self, clock: ManualClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Runs on these stores instead of fresh ones.
+    pub(crate) fn on(mut self, stores: Stores, data: Option<Arc<TempDir>>) -> Self {
+        self.store = Some((stores, data));
+        self
+    }
+
+    pub(crate) fn settings(mut self, change: impl FnOnce(&mut Settings)) -> Self {
+        change(&mut self.settings);
+        self
+    }
+
+    pub(crate) async fn spawn(self) -> TestApp {
+        show_service_logs();
+        let (stores, data) = match self.store {
+            Some(store) => store,
+            None => fresh_stores().await,
+        };
+        let clock: Arc<dyn Clock> = match &self.clock {
+            Some(clock) => Arc::new(clock.clone()),
+            None => Arc::new(SystemClock),
+        };
+        let services = Services::new(Parts {
+            stores: stores.clone(),
+            provider: self.provider,
+            prices: default_prices(),
+            clock,
+            startup_admin: Some(StartupAdminKey::new(ADMIN_KEY).expect("admin key")),
+            settings: self.settings.clone(),
+        });
+        // Without a built app, a directory that does not exist: the API then serves no pages.
+        let web_dir = self.web_dir.unwrap_or_else(|| std::env::temp_dir().join("tokenmeter-no-web-app"));
+        let app = http::endpoint(services.clone(), &self.cors_origins, http::WebApp::new(&web_dir));
+        let (addr, server, stop) = restart::serve(self.addr, app).await;
+        let client = Client::with_api_key(&format!("http://{addr}"), ADMIN_KEY).unwrap();
+        TestApp {
+            addr,
+            client,
+            http: reqwest::Client::new(),
+            stores,
+            services,
+            clock: self.clock,
+            settings: self.settings,
+            data,
+            server,
+            stop: Some(stop),
+            web_dir,
         }
     }
-}
-
-pub(crate) async fn spawn_app() -> TestApp {
-    spawn_app_with(AppOptions::default()).await
-}
-
-pub(crate) async fn spawn_app_with_cors(cors_origins: &[&str]) -> TestApp {
-    let cors_origins = cors_origins.iter().map(|o| o.to_string()).collect();
-    spawn_app_with(AppOptions { cors_origins, ..AppOptions::default() }).await
-}
-
-/// A service that serves the web app from `web_dir`.
-pub(crate) async fn spawn_app_with_web(web_dir: &Path) -> TestApp {
-    spawn_app_with(AppOptions { web_dir: Some(web_dir.to_owned()), ..AppOptions::default() }).await
-}
-
-/// The service on a fresh store of the kind `TOKENMETER_TEST_STORE` selects.
-pub(crate) async fn spawn_app_with(options: AppOptions) -> TestApp {
-    let (users, keys, data) = fresh_store().await;
-    spawn_app_on(users, keys, data, options).await
-}
-
-/// A fresh store of the kind `TOKENMETER_TEST_STORE` selects, and the directory of its data
-/// (to be kept as long as the store).
-pub(crate) async fn fresh_store() -> (Arc<dyn UserStore>, Arc<dyn KeyStore>, Option<TempDir>) {
-    match TestStore::from_env() {
-        TestStore::Embedded => {
-            let data = tempfile::tempdir().expect("temp dir");
-            let store = Arc::new(EmbeddedStore::open(&data.path().join("tokenmeter.redb")).expect("open store"));
-            (store.clone(), store, Some(data))
-        }
-        TestStore::DynamoDb => {
-            let store = Arc::new(dynamodb_local::fresh_store().await);
-            (store.clone(), store, None)
-        }
-    }
-}
-
-/// The environment that puts the `tokenmeter` binary on a fresh store of the kind
-/// `TOKENMETER_TEST_STORE` selects: a data directory under `data`, or a new DynamoDB Local
-/// table (which the binary creates).
-pub(crate) async fn binary_store_env(data: &Path) -> Vec<(&'static str, String)> {
-    match TestStore::from_env() {
-        TestStore::Embedded => vec![("TOKENMETER_DATA_DIR", data.display().to_string())],
-        // Dummy credentials and a fixed region for the child only, never for this process.
-        TestStore::DynamoDb => vec![
-            ("TOKENMETER_STORE", "dynamodb".to_owned()),
-            ("TOKENMETER_TABLE", dynamodb_local::unique_table()),
-            ("TOKENMETER_STORE_TIMEOUT_MS", dynamodb_local::PATIENT_OPERATION_TIMEOUT.as_millis().to_string()),
-            ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_local::shared_endpoint().await),
-            ("AWS_REGION", "us-east-1".to_owned()),
-            ("AWS_ACCESS_KEY_ID", "test".to_owned()),
-            ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
-        ],
-    }
-}
-
-/// Sends the service's warnings and errors (or what `RUST_LOG` selects) to the test's
-/// captured output, so a failing test shows the cause behind a 5xx (a store's timeout, say).
-fn show_service_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
-    // Only the first call installs it; the others find it set.
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
-}
-
-/// The service on the given stores; `data` is kept alive as long as the app.
-pub(crate) async fn spawn_app_on(
-    store: Arc<dyn UserStore>,
-    keys: Arc<dyn KeyStore>,
-    data: Option<TempDir>,
-    options: AppOptions,
-) -> TestApp {
-    show_service_logs();
-    let admin = StartupAdminKey::new(ADMIN_KEY).expect("admin key");
-    let settings = InvokeSettings {
-        default_model: tokenmeter_api::config::DEFAULT_MODEL_ID.into(),
-        default_max_output_tokens: options.default_max_output_tokens,
-        hold_ttl: Duration::from_secs(900),
-    };
-    let services = Services::new(store.clone(), Keys::new(keys.clone(), Some(admin)), options.provider, settings);
-    let invocations = services.invocations.clone();
-    // Without a built app, a directory that does not exist: the API then serves no pages.
-    let web_dir = options.web_dir.unwrap_or_else(|| std::env::temp_dir().join("tokenmeter-no-web-app"));
-    let app = http::endpoint(services, &options.cors_origins, http::WebApp::new(&web_dir));
-    let (addr, server, stop) = serve("127.0.0.1:0".parse().unwrap(), app).await;
-    let client = Client::with_api_key(&format!("http://{addr}"), ADMIN_KEY).unwrap();
-    TestApp {
-        addr,
-        client,
-        http: reqwest::Client::new(),
-        store,
-        keys,
-        invocations,
-        _data: data,
-        server,
-        stop: Some(stop),
-        web_dir,
-    }
-}
-
-/// Serves `app` on `addr` until told to stop; stopping closes every open connection at once
-/// (event streams included), as a process that exits does.
-async fn serve(
-    addr: SocketAddr,
-    app: impl poem::Endpoint + 'static,
-) -> (SocketAddr, tokio::task::JoinHandle<()>, tokio::sync::oneshot::Sender<()>) {
-    let (acceptor, addr) = http::bind(addr).await.expect("bind");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        poem::Server::new_with_acceptor(acceptor)
-            .run_with_graceful_shutdown(app, async move { drop(stopped.await) }, Some(Duration::ZERO))
-            .await
-            .expect("server");
-    });
-    (addr, server, stop)
 }
 
 impl TestApp {
-    /// Stops the service as a crash or a deploy does: no new connections, and every open one
-    /// (an event stream, a call in flight) is closed. The store stays.
-    pub(crate) async fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+    pub(crate) fn builder() -> AppBuilder {
+        AppBuilder {
+            provider: Arc::new(EchoProvider),
+            cors_origins: Vec::new(),
+            web_dir: None,
+            clock: None,
+            store: None,
+            settings: test_settings(),
+            addr: "127.0.0.1:0".parse().expect("an address"),
         }
-        (&mut self.server).await.expect("the server stopped cleanly");
     }
 
-    /// Starts the service again on the same address and the same store, as a new process
-    /// would: no state but the store's (live views and caches start empty).
-    pub(crate) async fn start_again(&mut self) {
-        let admin = StartupAdminKey::new(ADMIN_KEY).expect("admin key");
-        let settings = InvokeSettings {
-            default_model: tokenmeter_api::config::DEFAULT_MODEL_ID.into(),
-            default_max_output_tokens: 1024,
-            hold_ttl: Duration::from_secs(900),
-        };
-        let provider: Arc<dyn ModelProvider> = Arc::new(EchoProvider);
-        let services = Services::new(self.store.clone(), Keys::new(self.keys.clone(), Some(admin)), provider, settings);
-        self.invocations = services.invocations.clone();
-        let app = http::endpoint(services, &[], http::WebApp::new(&self.web_dir));
-        let (addr, server, stop) = serve(self.addr, app).await;
-        assert_eq!(addr, self.addr, "started again on the same address");
-        (self.server, self.stop) = (server, Some(stop));
+    /// The default app: echo model, system clock, a fresh store.
+    pub(crate) async fn spawn() -> TestApp {
+        Self::builder().spawn().await
     }
 
-    /// Another instance of the service on the same store, as behind a load balancer: its
-    /// own process state (live views, caches), the same data.
+    /// Another instance of the service on the same store and clock, as behind a load balancer:
+    /// its own process state (live views, caches), the same data.
     pub(crate) async fn second_instance(&self) -> TestApp {
-        spawn_app_on(self.store.clone(), self.keys.clone(), None, AppOptions::default()).await
+        let mut builder = Self::builder().on(self.stores.clone(), self.data.clone());
+        builder.settings = self.settings.clone();
+        builder.clock = self.clock.clone();
+        builder.spawn().await
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
@@ -263,8 +251,7 @@ impl TestApp {
     }
 
     pub(crate) async fn create_user(&self, id: &str, limit: u64) -> types::CreatedUser {
-        let request = types::CreateUserRequest { user_id: id.into(), token_limit: limit, issue_key: None };
-        self.client.create_user(&request).await.expect("create user").into_inner()
+        self.client.create_user(None, &new_user(id, limit)).await.expect("create user").into_inner()
     }
 
     /// Issues a user key for `user` and returns its text.
@@ -274,17 +261,13 @@ impl TestApp {
     }
 
     pub(crate) async fn record(&self, id: &str, tokens: u64) -> types::UserResult {
-        self.client
-            .record_usage(id, &types::RecordUsageRequest { tokens_consumed: tokens })
-            .await
-            .expect("record usage")
-            .into_inner()
+        self.client.record_usage(id, None, &usage(tokens)).await.expect("record usage").into_inner()
     }
 
     /// Tokens held for calls in flight, straight from the store.
     pub(crate) async fn reserved(&self, user: &str) -> u64 {
         let id = UserId::parse("userId", user).unwrap();
-        self.store.get(&id).await.unwrap().expect("user exists").token_reserved
+        self.stores.accounts.user(&id).await.unwrap().expect("user exists").token_reserved()
     }
 
     /// Sends `body` raw with the admin key and returns the status and the JSON answer.
@@ -320,8 +303,8 @@ impl TestApp {
         (status, json)
     }
 
-    /// Opens an event stream with `key` (or none): a success answers its status and
-    /// `null` once the stream has started as `text/event-stream`; a failure, status and JSON.
+    /// Opens an event stream with `key` (or none): a success answers its status and `null`
+    /// once the stream has started as `text/event-stream`; a failure, status and JSON.
     pub(crate) async fn open_stream_as(&self, key: Option<&str>, path: &str) -> (u16, serde_json::Value) {
         let mut request = self.http.get(self.url(path));
         if let Some(key) = key {
@@ -339,6 +322,38 @@ impl TestApp {
     }
 }
 
+/// A request creating `id` with `limit` and nothing else.
+pub(crate) fn new_user(id: &str, limit: u64) -> types::CreateUserRequest {
+    types::CreateUserRequest {
+        user_id: id.into(),
+        token_limit: std::num::NonZeroU64::new(limit).expect("a positive limit"),
+        issue_key: None,
+        tier: None,
+        from_guest: None,
+    }
+}
+
+/// A call asking `prompt` and nothing else.
+pub(crate) fn ask(prompt: &str) -> types::InvokeRequest {
+    types::InvokeRequest {
+        prompt: prompt.into(),
+        system: None,
+        max_output_tokens: None,
+        model: None,
+        history: Vec::new(),
+    }
+}
+
+/// A usage record of `tokens` without a model.
+pub(crate) fn usage(tokens: u64) -> types::RecordUsageRequest {
+    types::RecordUsageRequest { tokens_consumed: tokens, input_tokens: None, output_tokens: None, model: None }
+}
+
+/// A limit change to `limit`.
+pub(crate) fn new_limit(limit: u64) -> types::UpdateLimitRequest {
+    types::UpdateLimitRequest { new_limit: std::num::NonZeroU64::new(limit).expect("a positive limit") }
+}
+
 /// The error body of a failed client call.
 pub(crate) fn error_of<T: std::fmt::Debug>(
     result: Result<T, tokenmeter_client::Error<types::ErrorBody>>,
@@ -346,5 +361,36 @@ pub(crate) fn error_of<T: std::fmt::Debug>(
     match result {
         Err(tokenmeter_client::Error::ErrorResponse(response)) => (response.status().as_u16(), response.into_inner()),
         other => panic!("expected an error response, got {other:?}"),
+    }
+}
+
+/// Waits until `check` holds, looking every 20 ms; fails naming `what` after `within`.
+pub(crate) async fn eventually<F, Fut>(what: &str, within: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "{what}: not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The binary's environment for a fresh store of the kind `TOKENMETER_TEST_STORE` selects: a
+/// data directory under `data`, or a new DynamoDB Local table (which the binary creates).
+pub(crate) async fn binary_store_env(data: &Path) -> Vec<(&'static str, String)> {
+    match TestStore::from_env() {
+        TestStore::Embedded => vec![("TOKENMETER_DATA_DIR", data.display().to_string())],
+        // Dummy credentials and a fixed region for the child only, never for this process.
+        TestStore::DynamoDb => vec![
+            ("TOKENMETER_STORE", "dynamodb".to_owned()),
+            ("TOKENMETER_TABLE", dynamodb_local::unique_table()),
+            ("TOKENMETER_STORE_TIMEOUT_MS", dynamodb_local::PATIENT_OPERATION_TIMEOUT.as_millis().to_string()),
+            ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_local::shared_endpoint().await),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+        ],
     }
 }

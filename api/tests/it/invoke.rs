@@ -6,24 +6,21 @@ use std::{sync::Arc, time::Duration};
 use futures::{StreamExt, future::join_all};
 use reqwest::Method;
 use serde_json::{Value, json};
-use tokenmeter_client::types::{InvokeRequest, RecordUsageRequest};
+use tokenmeter_client::types::InvokeRequest;
 
 use crate::{
     fake_bedrock::{CONVERSE_PATH, COUNT_PATH, FakeBedrock},
-    helpers::{ADMIN_KEY, AppOptions, TestApp, error_of, spawn_app, spawn_app_with},
+    helpers::{ADMIN_KEY, TestApp, ask, error_of, eventually, usage},
+    sse::SseReader,
 };
 
-fn ask(prompt: &str) -> InvokeRequest {
-    InvokeRequest { prompt: prompt.into(), system: None, max_output_tokens: None, model: None, history: Vec::new() }
-}
-
-async fn on_bedrock(fake: &FakeBedrock, timeout: Duration) -> TestApp {
+pub(crate) async fn on_bedrock(fake: &FakeBedrock, timeout: Duration) -> TestApp {
     let provider = Arc::new(fake.provider(timeout).await);
-    spawn_app_with(AppOptions { provider, ..AppOptions::default() }).await
+    TestApp::builder().provider(provider).spawn().await
 }
 
 /// Sends a streaming call and returns the status and its `(event, data)` pairs.
-async fn stream(app: &TestApp, user: &str, body: Value) -> (u16, Vec<(String, Value)>) {
+pub(crate) async fn stream(app: &TestApp, user: &str, body: Value) -> (u16, Vec<(String, Value)>) {
     let response = app
         .http
         .post(app.url(&format!("/invoke/{user}/stream")))
@@ -33,27 +30,18 @@ async fn stream(app: &TestApp, user: &str, body: Value) -> (u16, Vec<(String, Va
         .await
         .unwrap();
     let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
     if status != 200 {
-        return (status, vec![("http-error".into(), serde_json::from_str(&text).unwrap())]);
+        return (status, vec![("http-error".into(), response.json().await.unwrap())]);
     }
-    let events = text
-        .split("\n\n")
-        .filter(|block| !block.trim().is_empty())
-        .map(|block| {
-            let field =
-                |name: &str| block.lines().find_map(|l| l.strip_prefix(name)).unwrap_or_default().trim().to_owned();
-            (field("event:"), serde_json::from_str(&field("data:")).unwrap())
-        })
-        .collect();
-    (status, events)
+    let events = SseReader::of_response(response).all(Duration::from_secs(10)).await;
+    (status, events.into_iter().map(|e| (e.kind.clone(), e.json())).collect())
 }
 
 #[tokio::test]
 async fn echo_answers_the_seed_shape_and_charges_exactly() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     app.create_user("ann", 1000).await;
-    let response = app.client.invoke_model("ann", &ask("hello there world")).await.unwrap();
+    let response = app.client.invoke_model("ann", None, &ask("hello there world")).await.unwrap();
     assert_eq!(response.headers()["x-tokens-remaining"], "992");
     let done = response.into_inner();
     assert_eq!(done.response, "echo: hello there world");
@@ -70,23 +58,23 @@ async fn echo_answers_the_seed_shape_and_charges_exactly() {
 
 #[tokio::test]
 async fn the_output_cap_is_what_remains_so_usage_lands_exactly_on_the_limit() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     app.create_user("cap", 12).await;
     // 8 words in = 9 input tokens; 3 remain for output.
-    let done = app.client.invoke_model("cap", &ask("a b c d e f g h")).await.unwrap().into_inner();
+    let done = app.client.invoke_model("cap", None, &ask("a b c d e f g h")).await.unwrap().into_inner();
     assert_eq!((done.max_output_tokens, done.output_tokens, done.stop_reason.as_str()), (3, 3, "max_tokens"));
     assert_eq!((done.response.as_str(), done.remaining_tokens), ("echo: a b", 0));
 
-    let (status, err) = error_of(app.client.invoke_model("cap", &ask("again")).await);
+    let (status, err) = error_of(app.client.invoke_model("cap", None, &ask("again")).await);
     assert_eq!((status, err.error.as_str()), (429, "token_limit_exceeded"));
     assert_eq!(err.details.unwrap().remaining_tokens, Some(0));
 }
 
 #[tokio::test]
 async fn a_prompt_larger_than_what_remains_is_refused_with_the_numbers() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     app.create_user("small", 5).await;
-    let (status, err) = error_of(app.client.invoke_model("small", &ask("one two three four five six")).await);
+    let (status, err) = error_of(app.client.invoke_model("small", None, &ask("one two three four five six")).await);
     assert_eq!((status, err.error.as_str()), (429, "token_limit_exceeded"));
     let details = err.details.unwrap();
     assert_eq!((details.remaining_tokens, details.required_tokens), (Some(5), Some(8)));
@@ -95,7 +83,7 @@ async fn a_prompt_larger_than_what_remains_is_refused_with_the_numbers() {
 
 #[tokio::test]
 async fn bad_invoke_requests_name_the_field() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     app.create_user("val", 100).await;
     for (body, field) in [
         (json!({}), "prompt"),
@@ -115,7 +103,7 @@ async fn bad_invoke_requests_name_the_field() {
 
 #[tokio::test]
 async fn echo_streams_words_then_the_summary() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     app.create_user("streamer", 1000).await;
     let (status, events) = stream(&app, "streamer", json!({ "prompt": "stream me please" })).await;
     assert_eq!(status, 200);
@@ -134,14 +122,16 @@ async fn echo_streams_words_then_the_summary() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_four_concurrent_calls_never_pass_the_limit() {
     const LIMIT: u64 = 500;
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     app.create_user("race", LIMIT).await;
-    let request =
-        InvokeRequest { max_output_tokens: Some(20), ..ask("one two three four five six seven eight nine ten") };
+    let request = InvokeRequest {
+        max_output_tokens: std::num::NonZeroU64::new(20),
+        ..ask("one two three four five six seven eight nine ten")
+    };
     let calls = (0..64).map(|_| {
         let client = app.client_with(ADMIN_KEY);
         let request = request.clone();
-        async move { client.invoke_model("race", &request).await }
+        async move { client.invoke_model("race", None, &request).await }
     });
     let results = join_all(calls).await;
 
@@ -166,14 +156,14 @@ async fn bedrock_converse_round_trip_with_exact_counts_and_cost() {
     let app = on_bedrock(&fake, Duration::from_secs(5)).await;
     app.create_user("user3", 1000).await;
 
-    let done = app.client.invoke_model("user3", &ask("what's your name ?")).await.unwrap().into_inner();
+    let done = app.client.invoke_model("user3", None, &ask("what's your name ?")).await.unwrap().into_inner();
     assert_eq!(done.response, "I'm Claude, an AI assistant created by Anthropic.");
     assert_eq!((done.input_tokens, done.output_tokens, done.tokens_consumed, done.remaining_tokens), (12, 30, 42, 958));
     // The reference screen's numbers: $0.000036 + $0.000450 = $0.000486.
     assert_eq!((done.cost.input_cost, done.cost.output_cost, done.cost.total_cost), (0.000036, 0.00045, 0.000486));
     assert_eq!(
         (done.provider.as_str(), done.model.as_str()),
-        ("bedrock", "us.anthropic.claude-sonnet-4-5-20250929-v1:0")
+        ("bedrock", "global.anthropic.claude-sonnet-4-5-20250929-v1:0")
     );
 
     // CountTokens saw the prompt; Converse was capped by what remained after the input.
@@ -182,6 +172,21 @@ async fn bedrock_converse_round_trip_with_exact_counts_and_cost() {
     let sent = &fake.bodies(CONVERSE_PATH).await[0];
     assert_eq!(sent["inferenceConfig"]["maxTokens"], 988);
     assert_eq!(sent["messages"][0]["role"], "user");
+}
+
+#[tokio::test]
+async fn a_call_far_from_every_limit_makes_one_upstream_request() {
+    let fake = FakeBedrock::start().await;
+    fake.count_tokens(12).await;
+    fake.converse("Short answer.", 12, 3).await;
+    let app = on_bedrock(&fake, Duration::from_secs(5)).await;
+    app.create_user("roomy", 1_000_000).await;
+    let done = app.client.invoke_model("roomy", None, &ask("what's your name ?")).await.unwrap().into_inner();
+    assert_eq!((done.tokens_consumed, done.max_output_tokens), (15, 1024));
+    // The input was bounded locally and the hold settled to Bedrock's count: no CountTokens.
+    assert!(fake.bodies(COUNT_PATH).await.is_empty(), "CountTokens was called");
+    assert_eq!(fake.request_count().await, 1);
+    assert_eq!(app.client.get_user("roomy").await.unwrap().into_inner().token_usage, 15);
 }
 
 #[tokio::test]
@@ -248,7 +253,10 @@ async fn every_bedrock_failure_has_its_own_status_and_code_and_charges_nothing()
                 "{error_type} (streaming: {streaming}): {err}"
             );
             assert!(err["message"].as_str().unwrap().contains("Nothing was charged"), "{err}");
-            assert_eq!(err["details"]["providerMessage"], format!("{error_type} from the fake"));
+            // What the provider said is logged with the request ID, never sent: an AWS message can
+            // carry role ARNs and account IDs.
+            assert!(!err.to_string().contains("from the fake"), "the provider's words reached the client: {err}");
+            assert!(err["details"]["requestId"].as_str().is_some_and(|id| !id.is_empty()), "{err}");
         }
         let victim = app.client.get_user("victim").await.unwrap().into_inner();
         assert_eq!((victim.token_usage, victim.total_cost, victim.remaining_tokens), (0, 0.0, 1000), "{error_type}");
@@ -274,9 +282,9 @@ async fn nothing_left_means_429_before_any_model_call() {
     fake.count_tokens(3).await;
     let app = on_bedrock(&fake, Duration::from_secs(5)).await;
     app.create_user("spent", 10).await;
-    app.client.record_usage("spent", &RecordUsageRequest { tokens_consumed: 10 }).await.unwrap();
+    app.client.record_usage("spent", None, &usage(10)).await.unwrap();
 
-    let (status, err) = error_of(app.client.invoke_model("spent", &ask("hello")).await);
+    let (status, err) = error_of(app.client.invoke_model("spent", None, &ask("hello")).await);
     assert_eq!((status, err.error.as_str()), (429, "token_limit_exceeded"));
     let (status, events) = stream(&app, "spent", json!({ "prompt": "hello" })).await;
     assert_eq!((status, events[0].1["error"].as_str()), (429, Some("token_limit_exceeded")));
@@ -301,47 +309,52 @@ async fn a_client_leaving_mid_stream_releases_the_hold() {
         .await;
     assert!(gave_up.is_err(), "the client should have timed out");
 
-    let released = async {
-        while app.reserved("leaver").await != 0 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(5), released).await.expect("the hold was released");
+    eventually("the hold is released", Duration::from_secs(5), || async { app.reserved("leaver").await == 0 }).await;
     assert_eq!(app.client.get_user("leaver").await.unwrap().into_inner().token_usage, 0);
 }
 
 #[tokio::test]
 async fn holds_left_by_a_crashed_process_expire_and_are_released() {
-    use tokenmeter_api::domain::{Hold, HoldId, Timestamp, UserId};
-    let app = spawn_app().await;
+    use tokenmeter_api::domain::{Amounts, Ceiling, Guards, Hold, HoldId, Reservation, Timestamp, UserId};
+    let clock = tokenmeter_api::domain::ManualClock::at(Timestamp::from_millis(1_000_000));
+    let app = TestApp::builder().clock(clock.clone()).spawn().await;
     app.create_user("crashed", 100).await;
     let id = UserId::parse("userId", "crashed").unwrap();
-    let stale =
-        Hold { id: HoldId::generate(), tokens: 60, expires_at: Timestamp::from_millis(Timestamp::now().millis() - 1) };
-    let live = Hold {
-        id: HoldId::generate(),
-        tokens: 30,
-        expires_at: Timestamp::from_millis(Timestamp::now().millis() + 60_000),
+    let reserve = |tokens: u64, expires: i64| Reservation {
+        user: id.clone(),
+        hold: Hold {
+            id: HoldId::generate(),
+            amounts: Amounts { tokens, requests: 1, ..Amounts::ZERO },
+            counters: Vec::new(),
+            expires_at: Timestamp::from_millis(expires),
+        },
+        account: Ceiling::default(),
+        counters: Vec::new(),
+        guards: Guards { rules_version: 0, tier_version: None },
+        idempotency: None,
     };
-    app.store.reserve(&id, &stale).await.unwrap();
-    app.store.reserve(&id, &live).await.unwrap();
+    app.stores.accounts.reserve(&reserve(60, 999_999)).await.unwrap();
+    app.stores.accounts.reserve(&reserve(30, 1_060_000)).await.unwrap();
     assert_eq!(app.client.get_user("crashed").await.unwrap().into_inner().remaining_tokens, 10);
 
-    assert_eq!(app.invocations.release_expired().await.unwrap(), 1);
+    assert_eq!(app.services.invocations.release_expired().await.unwrap(), 1);
     assert_eq!(app.reserved("crashed").await, 30, "only the expired hold is released");
     assert_eq!(app.client.get_user("crashed").await.unwrap().into_inner().remaining_tokens, 70);
+    clock.set(Timestamp::from_millis(1_060_001));
+    assert_eq!(app.services.invocations.release_expired().await.unwrap(), 1);
+    assert_eq!(app.reserved("crashed").await, 0);
 }
 
 #[tokio::test]
 async fn user_keys_invoke_only_as_themselves() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     app.create_user("me", 100).await;
     app.create_user("you", 100).await;
     let mine = app.client_with(&app.user_key("me").await);
     // "hi": 1 word + 1 for the turn in, "echo: hi" out.
-    assert_eq!(mine.invoke_model("me", &ask("hi")).await.unwrap().into_inner().tokens_consumed, 4);
+    assert_eq!(mine.invoke_model("me", None, &ask("hi")).await.unwrap().into_inner().tokens_consumed, 4);
 
-    assert_eq!(error_of(mine.invoke_model("you", &ask("hi")).await).0, 404);
+    assert_eq!(error_of(mine.invoke_model("you", None, &ask("hi")).await).0, 404);
     let streamed = mine.invoke_model_stream("me", &ask("hi")).await.unwrap().into_inner();
     let bytes: Vec<_> = streamed.into_inner().collect().await;
     assert!(!bytes.is_empty());

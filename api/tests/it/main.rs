@@ -23,5 +23,6 @@ mod invoke;
 mod lambda;
 mod openapi;
 mod restart;
+mod sse;
 mod store_conformance;
 mod web;

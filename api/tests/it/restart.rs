@@ -69,23 +69,17 @@ async fn a_killed_service_restarts_with_every_acknowledged_write_and_key() {
         let client = Client::with_api_key(&service.url, &admin_key).unwrap();
         let mut user_key = None;
         for (id, limit) in [("keep-1", 1000), ("keep-2", 2000), ("gone", 5)] {
-            let request = types::CreateUserRequest { user_id: id.into(), token_limit: limit, issue_key: Some(true) };
-            let created = client.create_user(&request).await.unwrap().into_inner();
+            let request = types::CreateUserRequest { issue_key: Some(true), ..crate::helpers::new_user(id, limit) };
+            let created = client.create_user(None, &request).await.unwrap().into_inner();
             user_key.get_or_insert(created.api_key.unwrap().api_key);
         }
         for _ in 0..25 {
-            client.record_usage("keep-1", &types::RecordUsageRequest { tokens_consumed: 4 }).await.unwrap();
+            client.record_usage("keep-1", None, &crate::helpers::usage(4)).await.unwrap();
         }
-        client.update_user_limit("keep-2", &types::UpdateLimitRequest { new_limit: 2500 }).await.unwrap();
+        client.update_user_limit("keep-2", &crate::helpers::new_limit(2500)).await.unwrap();
         // A model call: its hold commits without an fsync, its settlement with one.
-        let ask = types::InvokeRequest {
-            prompt: "charge me once".into(),
-            system: None,
-            max_output_tokens: None,
-            model: None,
-            history: Vec::new(),
-        };
-        let charged = client.invoke_model("keep-2", &ask).await.unwrap().into_inner();
+        let ask = crate::helpers::ask("charge me once");
+        let charged = client.invoke_model("keep-2", None, &ask).await.unwrap().into_inner();
         assert_eq!(charged.tokens_consumed, 8);
         client.delete_user("gone").await.unwrap();
         (admin_key, user_key.unwrap())

@@ -2,7 +2,7 @@
 
 use reqwest::header::ACCEPT;
 
-use crate::helpers::{spawn_app, spawn_app_with_web};
+use crate::helpers::TestApp;
 
 const BROWSER: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
 
@@ -12,7 +12,7 @@ async fn the_app_its_files_and_its_pages_are_served_and_the_api_keeps_priority()
     std::fs::create_dir_all(dir.path().join("assets")).unwrap();
     std::fs::write(dir.path().join("index.html"), "<!doctype html><title>app</title>").unwrap();
     std::fs::write(dir.path().join("assets/app.js"), "export default 1;").unwrap();
-    let app = spawn_app_with_web(dir.path()).await;
+    let app = TestApp::builder().web(dir.path()).spawn().await;
     let get = |path: &str, accept: Option<&str>| {
         let mut request = app.http.get(app.url(path));
         if let Some(accept) = accept {
@@ -58,7 +58,7 @@ async fn files_are_sent_in_the_best_accepted_encoding_and_hashed_assets_are_immu
         std::fs::write(dir.path().join(format!("{file}.br")), format!("brotli of {file}")).unwrap();
         std::fs::write(dir.path().join(format!("{file}.gz")), format!("gzip of {file}")).unwrap();
     }
-    let app = spawn_app_with_web(dir.path()).await;
+    let app = TestApp::builder().web(dir.path()).spawn().await;
     // reqwest without its decompression features sends what we say and decodes nothing.
     let get = |path: String, encoding: &'static str| {
         app.http.get(app.url(&path)).header(ACCEPT, BROWSER).header("accept-encoding", encoding).send()
@@ -108,7 +108,7 @@ async fn files_are_sent_in_the_best_accepted_encoding_and_hashed_assets_are_immu
 
 #[tokio::test]
 async fn without_a_built_app_browsers_are_told_how_to_build_it() {
-    let app = spawn_app().await;
+    let app = TestApp::spawn().await;
     let page = app.http.get(app.url("/")).header(ACCEPT, BROWSER).send().await.unwrap();
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("cargo xtask build"));

@@ -11,7 +11,7 @@ use futures::StreamExt;
 use sycamore::prelude::*;
 use tokenmeter_client::{
     ByteStream, Client,
-    types::{User, UserList},
+    types::{User, UsersChanged},
 };
 
 use super::{ApiError, append_utf8, now_ms, sleep, take_events, within};
@@ -83,6 +83,11 @@ impl<T: Clone + 'static> Live<T> {
     /// The service confirmed `value`.
     pub fn got(self, value: T) {
         self.value.set(Some(value));
+        self.confirmed();
+    }
+
+    /// The service confirmed what is shown.
+    fn confirmed(self) {
         self.as_of.set(now_ms());
         self.error.set(None);
     }
@@ -101,12 +106,13 @@ impl<T: Clone + 'static> Live<T> {
         ((self.now.get() - self.as_of.get()).max(0.0) / 1000.0) as u64
     }
 
-    /// Keeps the view up to date: the stream `open` opens, each event read by `parse`, or
-    /// `poll` every five seconds where the stream cannot work. Stops with the calling scope.
+    /// Keeps the view up to date: the stream `open` opens, each event applied to what is
+    /// shown by `apply` (false: not an event it understands), or `poll` every five seconds
+    /// where the stream cannot work. Stops with the calling scope.
     fn follow<OF, PF>(
         self,
         open: impl Fn() -> OF + 'static,
-        parse: impl Fn(&str) -> Option<T> + 'static,
+        apply: impl Fn(&str, &mut Option<T>) -> bool + 'static,
         poll: impl Fn() -> PF + 'static,
     ) where
         OF: Future<Output = Result<ByteStream, ApiError>>,
@@ -116,7 +122,7 @@ impl<T: Clone + 'static> Live<T> {
             let mut backoff = FIRST_RETRY_MS;
             loop {
                 let outcome = match within(OPEN_MS, open()).await {
-                    Some(Ok(body)) => read_stream(body, self, &parse).await,
+                    Some(Ok(body)) => read_stream(body, self, &apply).await,
                     Some(Err(err)) => Outcome::Failed(err),
                     None => Outcome::Silent,
                 };
@@ -198,7 +204,7 @@ enum Outcome {
 async fn read_stream<T: Clone + 'static>(
     body: ByteStream,
     live: Live<T>,
-    parse: &impl Fn(&str) -> Option<T>,
+    apply: &impl Fn(&str, &mut Option<T>) -> bool,
 ) -> Outcome {
     let mut stream = body.into_inner();
     let (mut buffer, mut pending) = (String::new(), Vec::new());
@@ -211,12 +217,14 @@ async fn read_stream<T: Clone + 'static>(
         pending.extend_from_slice(&bytes);
         append_utf8(&mut buffer, &mut pending);
         for data in take_events(&mut buffer) {
-            if let Some(value) = parse(&data) {
+            let mut applied = false;
+            live.value.update(|shown| applied = apply(&data, shown));
+            if applied {
                 if !delivered {
                     delivered = true;
                     live.link.set(Link::Live);
                 }
-                live.got(value);
+                live.confirmed();
             }
         }
     }
@@ -230,7 +238,13 @@ pub fn follow_user(client: Client, id: String, live: Live<User>) {
             let (client, id) = (stream_client.clone(), stream_id.clone());
             async move { Ok(client.user_events(&id).await?.into_inner()) }
         },
-        |data| serde_json::from_str::<User>(data).ok(),
+        |data, shown| match serde_json::from_str::<User>(data) {
+            Ok(user) => {
+                *shown = Some(user);
+                true
+            }
+            Err(_) => false,
+        },
         move || {
             let (client, id) = (client.clone(), id.clone());
             async move { Ok(client.get_user(&id).await?.into_inner().user) }
@@ -238,7 +252,8 @@ pub fn follow_user(client: Client, id: String, live: Live<User>) {
     );
 }
 
-/// Follows the user list: `GET /events/users`, or `GET /users` every five seconds.
+/// Follows the user list: `GET /events/users` (the whole list, then what changed), or
+/// `GET /users` every five seconds.
 pub fn follow_users(client: Client, live: Live<Vec<User>>) {
     let stream_client = client.clone();
     live.follow(
@@ -246,10 +261,67 @@ pub fn follow_users(client: Client, live: Live<Vec<User>>) {
             let client = stream_client.clone();
             async move { Ok(client.users_events().await?.into_inner()) }
         },
-        |data| serde_json::from_str::<UserList>(data).ok().map(|list| list.users),
+        |data, shown| match serde_json::from_str::<UsersChanged>(data) {
+            Ok(change) => {
+                apply_change(shown, change);
+                true
+            }
+            Err(_) => false,
+        },
         move || {
             let client = client.clone();
             async move { Ok(client.list_users().await?.into_inner().users) }
         },
     );
+}
+
+/// Applies a change of the user list's stream to the list shown: the whole list replaces it;
+/// otherwise the changed users are put in place (the list is ordered by ID) and the deleted
+/// ones removed.
+fn apply_change(shown: &mut Option<Vec<User>>, change: UsersChanged) {
+    let users = match shown {
+        Some(users) if !change.full => users,
+        _ => {
+            *shown = Some(change.users);
+            return;
+        }
+    };
+    users.retain(|u| !change.deleted.contains(&u.user_id));
+    for changed in change.users {
+        match users.binary_search_by(|u| u.user_id.cmp(&changed.user_id)) {
+            Ok(at) => users[at] = changed,
+            Err(at) => users.insert(at, changed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: &str, usage: u64) -> User {
+        User {
+            user_id: id.into(),
+            token_limit: 1000,
+            token_usage: usage,
+            total_cost: 0.0,
+            last_updated: "2026-01-01T00:00:00.000Z".into(),
+            remaining_tokens: 1000 - usage,
+            percentage_used: usage as f64 / 10.0,
+            held_tokens: 0,
+            request_count: 0,
+            tier: None,
+        }
+    }
+
+    #[test]
+    fn the_list_takes_the_whole_list_then_only_what_changed() {
+        let mut shown = None;
+        let full = UsersChanged { full: true, users: vec![user("a", 1), user("c", 3)], deleted: vec![] };
+        apply_change(&mut shown, full);
+        let change = UsersChanged { full: false, users: vec![user("b", 2), user("c", 30)], deleted: vec!["a".into()] };
+        apply_change(&mut shown, change);
+        let ids: Vec<_> = shown.unwrap().into_iter().map(|u| (u.user_id, u.token_usage)).collect();
+        assert_eq!(ids, [("b".to_owned(), 2), ("c".to_owned(), 30)]);
+    }
 }

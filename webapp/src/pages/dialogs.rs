@@ -65,7 +65,7 @@ impl LimitDialog {
                     self.error.set(None);
                     self.open.set(false);
                     saved(updated.into_inner().user);
-                    toasts.success(format!("{id}'s limit is now {} tokens.", format::tokens(limit)));
+                    toasts.success(format!("{id}'s limit is now {} tokens.", format::tokens(limit.get())));
                 }
                 Err(err) => self.error.set(Some(api::ApiError::from(err).for_form(&[("newLimit", NEW_LIMIT)]))),
             }

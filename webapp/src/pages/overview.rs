@@ -147,6 +147,9 @@ mod tests {
             last_updated: "2026-01-01T00:00:00.000Z".into(),
             remaining_tokens: limit.saturating_sub(usage),
             percentage_used: usage as f64 * 100.0 / limit as f64,
+            held_tokens: 0,
+            request_count: 0,
+            tier: None,
         }
     }
 

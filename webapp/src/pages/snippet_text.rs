@@ -130,7 +130,7 @@ fn curl(op: Op, base: &str, id: &str) -> String {
 fn rust(op: Op, id: &str) -> String {
     match op {
         Op::Invoke => format!(
-            "use tokenmeter_client::types::InvokeRequest;\n\nlet ask = InvokeRequest {{ prompt: \"What is AWS Lambda?\".into(), history: vec![], max_output_tokens: None, model: None, system: None }};\nlet answer = client.invoke_model(\"{id}\", &ask).await?.into_inner();\nprintln!(\"{{}} ({{}} tokens, ${{:.6}})\", answer.response, answer.tokens_consumed, answer.cost.total_cost);"
+            "use tokenmeter_client::types::InvokeRequest;\n\nlet ask = InvokeRequest {{ prompt: \"What is AWS Lambda?\".into(), history: vec![], max_output_tokens: None, model: None, system: None }};\nlet answer = client.invoke_model(\"{id}\", None, &ask).await?.into_inner();\nprintln!(\"{{}} ({{}} tokens, ${{:.6}})\", answer.response, answer.tokens_consumed, answer.cost.total_cost);"
         ),
         Op::InvokeStream => format!(
             "use futures::StreamExt;\n\n// `ask` as in the call above: server-sent events, `delta`s then `done`\nlet mut events = client.invoke_model_stream(\"{id}\", &ask).await?.into_inner().into_inner();\nwhile let Some(chunk) = events.next().await {{\n    print!(\"{{}}\", String::from_utf8_lossy(&chunk?));\n}}"
@@ -139,10 +139,10 @@ fn rust(op: Op, id: &str) -> String {
             "let user = client.get_user(\"{id}\").await?.into_inner();\nprintln!(\"{{}} of {{}} tokens used\", user.token_usage, user.token_limit);"
         ),
         Op::RecordUsage => format!(
-            "use tokenmeter_client::types::RecordUsageRequest;\n\nlet after = client.record_usage(\"{id}\", &RecordUsageRequest {{ tokens_consumed: 1234 }}).await?.into_inner();\nprintln!(\"{{}} tokens remain\", after.remaining_tokens);"
+            "use tokenmeter_client::types::RecordUsageRequest;\n\n// With input_tokens, output_tokens and model, the record is priced like a model call.\nlet record = RecordUsageRequest {{ tokens_consumed: 1234, input_tokens: None, output_tokens: None, model: None }};\nlet after = client.record_usage(\"{id}\", None, &record).await?.into_inner();\nprintln!(\"{{}} tokens remain\", after.remaining_tokens);"
         ),
         Op::ChangeLimit => format!(
-            "use tokenmeter_client::types::UpdateLimitRequest;\n\nclient.update_user_limit(\"{id}\", &UpdateLimitRequest {{ new_limit: 200_000 }}).await?;"
+            "use std::num::NonZeroU64;\nuse tokenmeter_client::types::UpdateLimitRequest;\n\nlet new_limit = NonZeroU64::new(200_000).expect(\"positive\");\nclient.update_user_limit(\"{id}\", &UpdateLimitRequest {{ new_limit }}).await?;"
         ),
         Op::DeleteUser => format!("client.delete_user(\"{id}\").await?;"),
     }

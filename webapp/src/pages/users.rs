@@ -90,9 +90,11 @@ impl UsersPage {
 
     /// The user, as the service now has it (after a create or a limit change).
     fn put(self, user: User) {
+        // Kept in ID order, as the list's stream sends it (its changes are merged by ID).
         self.live.change(|users| {
             users.retain(|u| u.user_id != user.user_id);
-            users.push(user);
+            let at = users.partition_point(|u| u.user_id < user.user_id);
+            users.insert(at, user);
         });
     }
 
@@ -111,10 +113,16 @@ impl UsersPage {
             Err(message) => return form.error.set(Some(message)),
         };
         let Some(auth) = self.session.get() else { return };
-        let request = CreateUserRequest { user_id, token_limit, issue_key: Some(form.issue_key.get()) };
+        let request = CreateUserRequest {
+            user_id,
+            token_limit,
+            issue_key: Some(form.issue_key.get()),
+            tier: None,
+            from_guest: None,
+        };
         form.creating.set(true);
         sycamore::futures::spawn_local_scoped(async move {
-            match auth.client.create_user(&request).await {
+            match auth.client.create_user(None, &request).await {
                 Ok(created) => {
                     let created = created.into_inner();
                     let id = created.user.user_id.clone();
@@ -280,6 +288,9 @@ mod tests {
             last_updated: "2026-01-01T00:00:00.000Z".into(),
             remaining_tokens: limit.saturating_sub(usage),
             percentage_used: usage as f64 * 100.0 / limit as f64,
+            held_tokens: 0,
+            request_count: 0,
+            tier: None,
         }
     }
 

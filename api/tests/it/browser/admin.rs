@@ -2,15 +2,13 @@
 //! one-time key, change a limit, delete), a user's detail and snippets, and calling the model
 //! as a user.
 
-use tokenmeter_client::types::CreateUserRequest;
-
 use super::driver::{ONE_BROWSER, PATIENCE, built_web_app, open_browser};
-use crate::helpers::{ADMIN_KEY, error_of, spawn_app_with_web};
+use crate::helpers::{ADMIN_KEY, TestApp, error_of};
 
 #[tokio::test]
 async fn an_administrator_signs_in_sorts_creates_relimits_and_deletes_users() {
     let _one = ONE_BROWSER.lock().await;
-    let app = spawn_app_with_web(&built_web_app()).await;
+    let app = TestApp::builder().web(&built_web_app()).spawn().await;
     for (id, limit, used) in [("alice", 1000, 850), ("bob", 100, 100), ("carol", 100_000, 0)] {
         app.create_user(id, limit).await;
         if used > 0 {
@@ -153,10 +151,9 @@ async fn an_administrator_signs_in_sorts_creates_relimits_and_deletes_users() {
 #[tokio::test]
 async fn an_administrator_acting_as_a_user_is_charging_that_user() {
     let _one = ONE_BROWSER.lock().await;
-    let app = spawn_app_with_web(&built_web_app()).await;
+    let app = TestApp::builder().web(&built_web_app()).spawn().await;
     for id in ["alice", "bob"] {
-        let request = CreateUserRequest { user_id: id.into(), token_limit: 1000, issue_key: None };
-        app.client.create_user(&request).await.unwrap();
+        app.create_user(id, 1000).await;
     }
     let browser = open_browser(&app).await;
     browser.sign_in(ADMIN_KEY).await;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::driver::{ONE_BROWSER, PATIENCE, built_web_app, open_browser};
-use crate::helpers::{ADMIN_KEY, spawn_app_with_web};
+use crate::helpers::{ADMIN_KEY, TestApp};
 
 /// The budget of a cold load, over the wire (README: the web app download).
 const BUDGET_BYTES: u64 = 250 * 1024;
@@ -23,7 +23,7 @@ const TRANSFERRED: &str = r#"
 #[tokio::test]
 async fn a_cold_load_is_under_250_kb_on_the_wire_and_a_warm_one_downloads_no_asset() {
     let _one = ONE_BROWSER.lock().await;
-    let app = spawn_app_with_web(&built_web_app()).await;
+    let app = TestApp::builder().web(&built_web_app()).spawn().await;
     let browser = open_browser(&app).await; // a fresh profile: nothing cached
     browser.goto("/signin").await;
     browser.wait_for("#api-key").await;
@@ -48,7 +48,7 @@ async fn a_cold_load_is_under_250_kb_on_the_wire_and_a_warm_one_downloads_no_ass
 #[tokio::test]
 async fn the_keyboard_alone_signs_in_moves_between_views_and_switches_snippet_languages() {
     let _one = ONE_BROWSER.lock().await;
-    let app = spawn_app_with_web(&built_web_app()).await;
+    let app = TestApp::builder().web(&built_web_app()).spawn().await;
     app.create_user("ida", 1000).await;
     let browser = open_browser(&app).await;
     browser.goto("/signin").await;

@@ -7,7 +7,7 @@ use super::{
     driver::{Browser, ONE_BROWSER, PATIENCE, built_web_app, open_browser},
     user::user_with_key,
 };
-use crate::helpers::{ADMIN_KEY, TestApp, spawn_app_with_web};
+use crate::helpers::{ADMIN_KEY, TestApp};
 
 /// How soon after the service is back its figures must be live again.
 const BACK_WITHIN: Duration = Duration::from_secs(3);
@@ -47,7 +47,7 @@ async fn restart_under(
 #[tokio::test]
 async fn a_restart_keeps_the_dashboard_s_figures_and_it_is_live_again_within_3_s() {
     let _one = ONE_BROWSER.lock().await;
-    let mut app = spawn_app_with_web(&built_web_app()).await;
+    let mut app = TestApp::builder().web(&built_web_app()).spawn().await;
     let key = user_with_key(&app, "gil", 1000).await;
     app.record("gil", 500).await;
     let browser = open_browser(&app).await;
@@ -62,7 +62,7 @@ async fn a_restart_keeps_the_dashboard_s_figures_and_it_is_live_again_within_3_s
 #[tokio::test]
 async fn a_restart_keeps_the_admin_list_and_its_buttons_and_it_is_live_again_within_3_s() {
     let _one = ONE_BROWSER.lock().await;
-    let mut app = spawn_app_with_web(&built_web_app()).await;
+    let mut app = TestApp::builder().web(&built_web_app()).spawn().await;
     app.create_user("hal", 1000).await;
     app.record("hal", 200).await;
     let browser = open_browser(&app).await;

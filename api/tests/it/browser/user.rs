@@ -3,21 +3,21 @@
 
 use std::time::{Duration, Instant};
 
-use tokenmeter_client::types::{CreateUserRequest, UpdateLimitRequest};
+use tokenmeter_client::types::CreateUserRequest;
 
 use super::driver::{LIVE, ONE_BROWSER, PATIENCE, built_web_app, open_browser, spawn_buffering_proxy};
-use crate::helpers::{TestApp, spawn_app_with_web};
+use crate::helpers::{TestApp, new_limit, new_user};
 
 /// Creates `id` with `limit` tokens and answers the user's own key.
 pub(super) async fn user_with_key(app: &TestApp, id: &str, limit: u64) -> String {
-    let request = CreateUserRequest { user_id: id.into(), token_limit: limit, issue_key: Some(true) };
-    app.client.create_user(&request).await.unwrap().into_inner().api_key.unwrap().api_key
+    let request = CreateUserRequest { issue_key: Some(true), ..new_user(id, limit) };
+    app.client.create_user(None, &request).await.unwrap().into_inner().api_key.unwrap().api_key
 }
 
 #[tokio::test]
 async fn a_user_watches_their_dashboard_change_live_up_to_the_limit() {
     let _one = ONE_BROWSER.lock().await;
-    let app = spawn_app_with_web(&built_web_app()).await;
+    let app = TestApp::builder().web(&built_web_app()).spawn().await;
     let key = user_with_key(&app, "erin", 1000).await;
     app.record("erin", 500).await;
     let browser = open_browser(&app).await;
@@ -51,7 +51,7 @@ async fn a_user_watches_their_dashboard_change_live_up_to_the_limit() {
     browser.look("dashboard-limit-reached").await;
 
     // Raising the limit lifts it, live.
-    app.client.update_user_limit("erin", &UpdateLimitRequest { new_limit: 4000 }).await.unwrap();
+    app.client.update_user_limit("erin", &new_limit(4000)).await.unwrap();
     browser.wait_text("[data-testid=status]", LIVE, |t| t == "Healthy").await;
 
     // The key is kept for the browser session: a reload stays signed in.
@@ -82,7 +82,7 @@ async fn a_user_watches_their_dashboard_change_live_up_to_the_limit() {
 #[tokio::test]
 async fn where_streams_are_buffered_the_dashboard_polls_every_five_seconds() {
     let _one = ONE_BROWSER.lock().await;
-    let app = spawn_app_with_web(&built_web_app()).await;
+    let app = TestApp::builder().web(&built_web_app()).spawn().await;
     let key = user_with_key(&app, "fay", 1000).await;
     let mut browser = open_browser(&app).await;
     browser.base = spawn_buffering_proxy(&app).await;
@@ -94,7 +94,8 @@ async fn where_streams_are_buffered_the_dashboard_polls_every_five_seconds() {
     app.record("fay", 42).await;
     browser.wait_text("[data-testid=usage]", PATIENCE, |t| t == "42").await;
     let took = started.elapsed();
-    assert!(took < Duration::from_secs(6), "a poll every 5 s should have shown it, took {took:?}");
+    // Well before a second poll would be due: a slow machine may delay one poll, not skip it.
+    assert!(took < Duration::from_secs(9), "a poll every 5 s should have shown it, took {took:?}");
     // The chip stays while polling goes on.
     browser.wait_text("[data-testid=link]", PATIENCE, |t| t == "Refreshing every 5 s").await;
 }
@@ -102,7 +103,7 @@ async fn where_streams_are_buffered_the_dashboard_polls_every_five_seconds() {
 #[tokio::test]
 async fn a_user_chats_with_the_echo_model_until_the_limit_turns_chat_off() {
     let _one = ONE_BROWSER.lock().await;
-    let app = spawn_app_with_web(&built_web_app()).await;
+    let app = TestApp::builder().web(&built_web_app()).spawn().await;
     let key = user_with_key(&app, "finn", 30).await;
     let browser = open_browser(&app).await;
     browser.sign_in(&key).await;
