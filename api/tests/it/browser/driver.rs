@@ -39,8 +39,12 @@ pub(crate) fn built_web_app() -> std::path::PathBuf {
 
 /// axe-core's script (`cargo xtask test` installs it with npm into `target/npm`).
 fn axe_script() -> String {
+    // Where `cargo xtask test` puts it: `target/npm` of the build's target directory.
     let path = test_env("TOKENMETER_AXE").map(std::path::PathBuf::from).unwrap_or_else(|| {
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/npm/node_modules/axe-core/axe.min.js")
+        let target = test_env("CARGO_TARGET_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+        target.join("npm/node_modules/axe-core/axe.min.js")
     });
     std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
