@@ -86,6 +86,29 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(16..=1_000_000))]
     pub max_connections: u64,
 
+    /// Seconds a client may take to send a request's headers (from its first byte, or from
+    /// connecting); slower connections are closed.
+    #[arg(long, env = "TOKENMETER_HEADER_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub header_timeout_secs: u64,
+
+    /// Seconds a keep-alive connection may stay idle between requests. Behind a load balancer,
+    /// keep it longer than the balancer's own idle timeout (60 s on an ALB).
+    #[arg(long, env = "TOKENMETER_IDLE_TIMEOUT_SECS", default_value_t = 75,
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub idle_timeout_secs: u64,
+
+    /// Seconds a client may take to send a request's body; slower ones get 408.
+    #[arg(long, env = "TOKENMETER_BODY_TIMEOUT_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub body_timeout_secs: u64,
+
+    /// On SIGTERM or Ctrl-C, seconds the requests in flight may take to finish before their
+    /// connections are cut (ECS and Kubernetes wait 30 s before killing).
+    #[arg(long, env = "TOKENMETER_DRAIN_SECS", default_value_t = 25,
+          value_parser = clap::value_parser!(u64).range(0..=600))]
+    pub drain_secs: u64,
+
     /// The DynamoDB table of the `dynamodb` store; created (on-demand capacity) when missing.
     #[arg(long, env = "TOKENMETER_TABLE", default_value = "tokenmeter")]
     pub table: String,

@@ -127,12 +127,43 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         ensure_admin_key(&services).await?;
     }
     background_tasks(&services, &store);
+    let stopping = services.core.stopping().clone();
     let app = http::endpoint(services, &config.cors_origins, http::WebApp::new(&config.web_dir));
     if on_lambda {
         return http::run_on_lambda(app).await;
     }
-    let (acceptor, _) = http::bind(config.listen).await?;
-    http::serve(acceptor, app).await
+    let server = http::HttpServer::bind(config.listen, server_limits(&config)).await?;
+    http::stop_on_signals(stopping.clone());
+    server.serve(app, stopping).await
+}
+
+/// The server's connection limits from the configuration, the connection cap lowered to what
+/// the process's file descriptors allow (after raising their soft limit as far as it may go).
+pub fn server_limits(config: &Config) -> http::ServerLimits {
+    let wanted = config.max_connections;
+    // Descriptors beside connections: the store, logs, outbound HTTPS to AWS.
+    const SPARE: u64 = 64;
+    let allowed = match rlimit::increase_nofile_limit(wanted + SPARE) {
+        Ok(limit) => limit.saturating_sub(SPARE).max(16),
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot read the file descriptor limit");
+            wanted
+        }
+    };
+    if allowed < wanted {
+        tracing::warn!(
+            wanted,
+            allowed,
+            "TOKENMETER_MAX_CONNECTIONS is above what the file descriptor limit (ulimit -n) allows; using the lower"
+        );
+    }
+    http::ServerLimits {
+        max_connections: usize::try_from(wanted.min(allowed)).unwrap_or(usize::MAX),
+        header_timeout: Duration::from_secs(config.header_timeout_secs),
+        idle_timeout: Duration::from_secs(config.idle_timeout_secs),
+        body_timeout: Duration::from_secs(config.body_timeout_secs),
+        drain_timeout: Duration::from_secs(config.drain_secs),
+    }
 }
 
 /// The OpenAPI document. It depends on neither store nor model: throwaway ones satisfy the types.

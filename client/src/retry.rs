@@ -1,7 +1,8 @@
 //! The client's one piece of transport policy (the requests themselves are all generated):
 //! every call that takes an `Idempotency-Key` gets one when the caller sent none, and a call
 //! answered 503 (the service's store or model was unavailable) is sent again, with the same
-//! key, so it is applied at most once however many times it is sent.
+//! key, as is one that failed in transit, so it is applied at most once however many times it is
+//! sent.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -63,16 +64,30 @@ impl ClientHooks for Client {
             request.headers_mut().insert(HEADER, key);
         }
         for pause_ms in RETRY_PAUSES_MS {
-            let again = request.try_clone();
-            let response = self.client().execute(request).await?;
-            match again {
-                Some(again) if response.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE => {
-                    pause(pause_ms).await;
-                    request = again;
-                }
-                _ => return Ok(response),
+            let Some(again) = request.try_clone() else { break };
+            let answer = self.client().execute(request).await;
+            let unavailable = match &answer {
+                Ok(response) => response.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE,
+                // The request may or may not have arrived: with its key, sending it again is safe.
+                Err(err) => may_not_have_arrived(err),
+            };
+            if !unavailable {
+                return answer;
             }
+            pause(pause_ms).await;
+            request = again;
         }
         self.client().execute(request).await
     }
+}
+
+/// Whether a failed send may not have reached the service (so sending it again, with its key,
+/// is safe). The browser's fetch cannot tell a refused connection apart: there, a failed
+/// request counts.
+fn may_not_have_arrived(err: &reqwest::Error) -> bool {
+    #[cfg(not(target_arch = "wasm32"))]
+    let connect = err.is_connect();
+    #[cfg(target_arch = "wasm32")]
+    let connect = false;
+    connect || err.is_timeout() || err.is_request()
 }

@@ -3,6 +3,8 @@
 
 use std::{sync::Arc, time::Duration};
 
+use tokio_util::sync::CancellationToken;
+
 use super::{
     AccountStore, Error, EventId, EventKind, EventStore, Metrics, PriceList, Priced, SharedClock, Timestamp,
     TokenUsage, UsageEvent, User, UserChange, UserId, ValidationError, live::Changes,
@@ -20,6 +22,8 @@ pub struct Core {
     /// How long events are kept.
     pub(super) retention: Duration,
     pub(super) metrics: Metrics,
+    /// Cancelled when the service is told to stop: live views end, the server drains.
+    pub(super) stopping: CancellationToken,
 }
 
 /// Everything [`Core`] is built from.
@@ -44,11 +48,17 @@ impl Core {
             retention,
             changes: Changes::default(),
             metrics: Metrics::default(),
+            stopping: CancellationToken::new(),
         }
     }
 
     pub fn now(&self) -> Timestamp {
         self.clock.now()
+    }
+
+    /// Cancelled when the service is told to stop (SIGTERM, Ctrl-C).
+    pub fn stopping(&self) -> &CancellationToken {
+        &self.stopping
     }
 
     pub fn metrics(&self) -> &Metrics {

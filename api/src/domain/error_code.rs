@@ -35,6 +35,7 @@ error_codes! {
     InvalidRequest => "invalid_request", "A field is missing or invalid; `details.field` names it and `details.reason` says why.";
     InvalidJson => "invalid_json", "The body is not a JSON object.";
     PayloadTooLarge => "payload_too_large", "The body is larger than the service accepts.";
+    RequestTimeout => "request_timeout", "The body did not arrive in time.";
     HeaderTooLarge => "request_header_too_large", "The request's headers are too large.";
     UriTooLong => "uri_too_long", "The request's URI is too long.";
     RouteNotFound => "route_not_found", "No route has this path.";

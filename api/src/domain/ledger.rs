@@ -73,6 +73,20 @@ impl Ceiling {
             && self.cost.is_none_or(|max| committed.cost <= max)
     }
 
+    /// Drops the limits of the metrics `adding` does not add to: a step adding nothing to a
+    /// metric passes none of its limits, even one already passed.
+    pub fn only_where_adding(&mut self, adding: Amounts) {
+        if adding.tokens == 0 {
+            self.tokens = None;
+        }
+        if adding.requests == 0 {
+            self.requests = None;
+        }
+        if adding.cost == Money::ZERO {
+            self.cost = None;
+        }
+    }
+
     pub fn is_open(&self) -> bool {
         self.tokens.is_none() && self.requests.is_none() && self.cost.is_none()
     }

@@ -15,7 +15,7 @@ use poem_openapi::{
 use serde::{Deserialize, Deserializer, de::DeserializeOwned, de::Error as _};
 use serde_json::{Value, value::RawValue};
 
-use super::error::{AnyCode, ApiError, MAX_BODY_BYTES};
+use super::error::{AnyCode, ApiError};
 
 pub(crate) struct JsonBody<T>(pub(crate) T);
 
@@ -37,14 +37,11 @@ impl<'a, T: Type + DeserializeOwned + Send> ApiExtractor<'a> for JsonBody<T> {
     }
 
     async fn from_request(
-        _request: &'a Request,
+        request: &'a Request,
         body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        let bytes = body.take()?.into_bytes_limit(MAX_BODY_BYTES).await.map_err(|err| match err {
-            poem::error::ReadBodyError::PayloadTooLarge => ApiError::<AnyCode>::payload_too_large(),
-            other => ApiError::invalid_json(&other.to_string()),
-        })?;
+        let bytes = super::read_body::read(request, body.take()?).await?;
         Ok(Self(parse(&bytes)?))
     }
 }

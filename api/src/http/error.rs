@@ -33,6 +33,7 @@ pub(crate) fn status(code: ErrorCode) -> StatusCode {
         C::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         C::UserAlreadyExists | C::TierInUse | C::IdempotencyInProgress => StatusCode::CONFLICT,
         C::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        C::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         C::UriTooLong => StatusCode::URI_TOO_LONG,
         C::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
         C::HeaderTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -64,7 +65,8 @@ pub(crate) const AUTH: &[ErrorCode] = &[ErrorCode::Unauthorized, ErrorCode::Inva
 /// Codes of an admin-only operation.
 pub(crate) const ADMIN: &[ErrorCode] = &[ErrorCode::Forbidden];
 /// Codes of an operation with a JSON body or validated parameters.
-pub(crate) const INPUT: &[ErrorCode] = &[ErrorCode::InvalidRequest, ErrorCode::InvalidJson, ErrorCode::PayloadTooLarge];
+pub(crate) const INPUT: &[ErrorCode] =
+    &[ErrorCode::InvalidRequest, ErrorCode::InvalidJson, ErrorCode::PayloadTooLarge, ErrorCode::RequestTimeout];
 /// Codes of an operation about one user.
 pub(crate) const ONE_USER: &[ErrorCode] = &[ErrorCode::UserNotFound, ErrorCode::InvalidRequest];
 /// Codes of an operation that takes an `Idempotency-Key`.
@@ -147,6 +149,12 @@ impl<S> Clone for ApiError<S> {
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// The longest request URI accepted (path and query).
+pub(crate) const MAX_URI_BYTES: usize = 8 * 1024;
+/// The most header bytes (names and values) a request may carry.
+pub(crate) const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// The most headers a request may carry.
+pub(crate) const MAX_HEADERS: usize = 100;
 
 impl<S> ApiError<S> {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
@@ -202,6 +210,26 @@ impl<S> ApiError<S> {
             format!("The request body is larger than {MAX_BODY_BYTES} bytes; send a smaller one."),
         )
         .with_details(ErrorDetails { max_bytes: Some(MAX_BODY_BYTES as u64), ..Default::default() })
+    }
+
+    pub fn uri_too_long() -> Self {
+        Self::new(ErrorCode::UriTooLong, format!("The request's URI is longer than {MAX_URI_BYTES} bytes."))
+            .with_details(ErrorDetails { max_bytes: Some(MAX_URI_BYTES as u64), ..Default::default() })
+    }
+
+    pub fn header_too_large() -> Self {
+        Self::new(
+            ErrorCode::HeaderTooLarge,
+            format!("The request's headers are larger than {MAX_HEADER_BYTES} bytes or more than {MAX_HEADERS}."),
+        )
+        .with_details(ErrorDetails { max_bytes: Some(MAX_HEADER_BYTES as u64), ..Default::default() })
+    }
+
+    pub fn request_timeout(after: std::time::Duration) -> Self {
+        Self::new(
+            ErrorCode::RequestTimeout,
+            format!("The request body did not arrive within {} s; send it again.", after.as_secs()),
+        )
     }
 
     pub fn route_not_found(method: &str, path: &str) -> Self {

@@ -15,9 +15,10 @@ mod live;
 mod params;
 mod quota_views;
 mod quotas;
+mod read_body;
 mod request_id;
 mod routes;
-mod serve;
+mod server;
 mod strings;
 mod users;
 mod web;
@@ -32,7 +33,7 @@ use poem::{
 use poem_openapi::{OpenApiService, OperationId, Tags};
 
 pub use error::{ApiError, ErrorBody, ErrorDetails, MAX_BODY_BYTES};
-pub use serve::{ServerLimits, bind, run_on_lambda, serve};
+pub use server::{HttpServer, ServerLimits, run_on_lambda, stop_on_signals};
 pub use web::WebApp;
 
 use crate::domain::{Metrics, Services};
@@ -154,7 +155,23 @@ pub fn endpoint(services: Services, cors_origins: &[String], web: WebApp) -> imp
         .with(CatchPanic::new().with_handler(|_| ApiError::<error::AnyCode>::internal().as_response()))
         .with_if(!cors_origins.is_empty(), cors)
         .around(move |next, req| count_requests(next, req, metrics.clone()))
+        .around(refuse_oversized_heads)
         .around(request_id::with_request_id)
+}
+
+/// Answers requests whose URI or headers are too large before anything reads them (hyper
+/// refuses far larger ones itself, without our JSON body: see the README).
+async fn refuse_oversized_heads<E: Endpoint>(next: E, req: poem::Request) -> poem::Result<poem::Response> {
+    let uri = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if uri > error::MAX_URI_BYTES {
+        return Ok(ApiError::<error::AnyCode>::uri_too_long().as_response());
+    }
+    let headers = req.headers();
+    let header_bytes: usize = headers.iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
+    if headers.len() > error::MAX_HEADERS || header_bytes > error::MAX_HEADER_BYTES {
+        return Ok(ApiError::<error::AnyCode>::header_too_large().as_response());
+    }
+    next.call(req).await.map(IntoResponse::into_response)
 }
 
 /// Counts every answer by operation and status, and logs it at `debug` (one line, no

@@ -2,6 +2,8 @@
 
 use futures::future::join_all;
 
+use tokenmeter_client::types;
+
 use crate::helpers::{ADMIN_KEY, TestApp, new_user, usage};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -47,4 +49,39 @@ async fn concurrent_creates_of_one_id_admit_exactly_one() {
     assert!(results.iter().filter_map(|r| r.as_ref().err()).all(|e| e.status().map(|s| s.as_u16()) == Some(409)));
     let winner = created[0].user.token_limit;
     assert_eq!(app.client.get_user("contested").await.unwrap().into_inner().token_limit, winner);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keys_issued_while_their_user_is_deleted_never_outlive_it() {
+    let app = &TestApp::spawn().await;
+    for round in 0..3 {
+        let id = format!("victim-{round}");
+        app.create_user(&id, 100).await;
+        let request =
+            types::IssueKeyRequest { role: types::KeyRole::User, user_id: Some(id.as_str().into()), label: None };
+        // 63 key issues and one delete, all at once: the delete goes out first, in the middle
+        // or last.
+        let delete_at = [0, 32, 63][round];
+        let calls = (0..64).map(|i| {
+            let (id, request) = (&id, &request);
+            async move {
+                if i == delete_at {
+                    app.client.delete_user(id).await.expect("the delete succeeds");
+                    None
+                } else {
+                    app.client.issue_key(request).await.ok().map(|k| k.into_inner().api_key)
+                }
+            }
+        });
+        let issued: Vec<String> = join_all(calls).await.into_iter().flatten().collect();
+        eprintln!("round {round}: {} of 63 keys issued around the delete", issued.len());
+
+        // A user of the same ID, created afterwards, inherits nothing.
+        app.create_user(&id, 100).await;
+        for key in &issued {
+            let answer = app.client_with(key).get_user(&id).await;
+            let status = answer.err().and_then(|e| e.status()).map(|s| s.as_u16());
+            assert_eq!(status, Some(401), "a key issued before the delete still works");
+        }
+    }
 }

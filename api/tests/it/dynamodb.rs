@@ -304,3 +304,67 @@ async fn a_hanging_store_answers_503_then_recovers_without_losing_or_doubling_co
         place *= 4;
     }
 }
+
+/// A usage record that timed out may still be applied after its 503 (the request reached
+/// DynamoDB); retried with the same `Idempotency-Key` it counts once either way, because the
+/// claim is written in the same transaction as the usage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_record_retried_with_its_idempotency_key_after_a_store_timeout_counts_once() {
+    let proxy = FlakyProxy::start(&dynamodb_local::shared_endpoint().await).await;
+    let app = app_with_usage(&proxy.endpoint, 10).await;
+    let record = |key: &'static str| {
+        app.http
+            .post(app.url("/users/steady/usage"))
+            .bearer_auth(crate::helpers::ADMIN_KEY)
+            .header("idempotency-key", key)
+            .json(&serde_json::json!({ "tokensConsumed": 256 }))
+            .send()
+    };
+
+    proxy.set(Link::Hung);
+    for key in ["retry-a", "retry-b"] {
+        let answer = record(key).await.unwrap();
+        assert_eq!(answer.status(), 503, "{key} times out while the store hangs");
+    }
+    proxy.set(Link::Up);
+    wait_for_recovery(&app).await;
+    for key in ["retry-a", "retry-b", "retry-a"] {
+        let answer = record(key).await.unwrap();
+        assert_eq!(answer.status(), 200, "the retry of {key} is answered");
+    }
+    let usage = app.client.get_user("steady").await.unwrap().into_inner().token_usage;
+    assert_eq!(usage, 10 + 2 * 256, "each record counted exactly once");
+    let replayed = record("retry-b").await.unwrap();
+    assert_eq!(replayed.headers().get("idempotent-replayed").map(|v| v.to_str().unwrap()), Some("true"));
+}
+
+/// DynamoDB Local stopped and started again while 64 clients record: every request is
+/// answered 200 or 503 (or 409 while a retry's first attempt is still running), and once the
+/// 503s are sent again with their keys, usage is exactly what was acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_store_stopped_and_restarted_under_64_way_load_counts_every_record_once() {
+    use crate::faults::{CLIENTS, RECORDS_EACH, TOKENS, load, refused_or_dropped};
+    let store = OwnedDynamoDb::start_durable().await;
+    let config = dynamodb_local::sdk_config(&store.endpoint).await;
+    let dynamo = DynamoDbStore::open(config, &dynamodb_local::unique_table()).await.unwrap();
+    let app = TestApp::builder().on(Stores::of(Arc::new(dynamo)), None).spawn().await;
+    app.create_user("loaded", 1_000_000).await;
+
+    let running = tokio::spawn(load(app.url(""), "loaded"));
+    eventually("the load is under way", Duration::from_secs(30), || async {
+        app.client.get_user("loaded").await.is_ok_and(|u| u.into_inner().token_usage >= 100 * TOKENS)
+    })
+    .await;
+    store.stop().await;
+    // Requests meet the outage while it lasts (each answered 503 within the store timeout).
+    eventually("requests meet the outage", Duration::from_secs(10), || async {
+        app.send_raw(Method::GET, "/users/loaded", None).await.0 == 503
+    })
+    .await;
+    store.restart().await;
+    let attempts = running.await.expect("the load ran");
+
+    let total = (CLIENTS * RECORDS_EACH) as u64 * TOKENS;
+    assert_eq!(app.client.get_user("loaded").await.unwrap().into_inner().token_usage, total);
+    assert!(refused_or_dropped(&attempts) > 0, "the outage met requests under load");
+}

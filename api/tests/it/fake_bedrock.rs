@@ -62,6 +62,11 @@ impl FakeBedrock {
 
     /// Converse answers `text` with the given usage.
     pub(crate) async fn converse(&self, text: &str, input: u64, output: u64) {
+        self.converse_after(Duration::ZERO, text, input, output).await;
+    }
+
+    /// Converse answers `text` with the given usage, after `delay`.
+    pub(crate) async fn converse_after(&self, delay: Duration, text: &str, input: u64, output: u64) {
         let body = json!({
             "output": { "message": { "role": "assistant", "content": [{ "text": text }] } },
             "stopReason": "end_turn",
@@ -71,19 +76,24 @@ impl FakeBedrock {
         Mock::given(method("POST"))
             .and(path(CONVERSE_PATH))
             .and(header_regex("authorization", SIGNED))
-            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .respond_with(ResponseTemplate::new(200).set_delay(delay).set_body_json(body))
             .mount(&self.server)
             .await;
     }
 
     /// ConverseStream answers `deltas` as content-block deltas, then stop and usage metadata.
     pub(crate) async fn converse_stream(&self, deltas: &[&str], input: u64, output: u64) {
-        let mut frames = vec![event("messageStart", json!({ "role": "assistant" }))];
-        frames.extend(
-            deltas
-                .iter()
-                .map(|text| event("contentBlockDelta", json!({ "contentBlockIndex": 0, "delta": { "text": text } }))),
-        );
+        self.mount_stream(self.stream_answer(deltas, input, output)).await;
+    }
+
+    /// ConverseStream starts, sends `deltas`, then fails with a stream exception.
+    pub(crate) async fn converse_stream_failing(&self, deltas: &[&str], exception: &str) {
+        self.mount_stream(self.stream_failing_midway(deltas, exception)).await;
+    }
+
+    /// A ConverseStream answer: `deltas`, then stop and usage metadata.
+    pub(crate) fn stream_answer(&self, deltas: &[&str], input: u64, output: u64) -> ResponseTemplate {
+        let mut frames = started_with(deltas);
         frames.push(event("contentBlockStop", json!({ "contentBlockIndex": 0 })));
         frames.push(event("messageStop", json!({ "stopReason": "end_turn" })));
         frames.push(event(
@@ -93,38 +103,25 @@ impl FakeBedrock {
                 "metrics": { "latencyMs": 321 }
             }),
         ));
-        self.stream_frames(frames).await;
+        event_stream(&frames)
     }
 
-    /// ConverseStream starts, sends `deltas`, then fails with a stream exception.
-    pub(crate) async fn converse_stream_failing(&self, deltas: &[&str], exception: &str) {
-        let mut frames = vec![event("messageStart", json!({ "role": "assistant" }))];
-        frames.extend(
-            deltas
-                .iter()
-                .map(|text| event("contentBlockDelta", json!({ "contentBlockIndex": 0, "delta": { "text": text } }))),
-        );
+    /// A ConverseStream answer that sends `deltas`, then fails with a stream exception.
+    pub(crate) fn stream_failing_midway(&self, deltas: &[&str], exception: &str) -> ResponseTemplate {
+        let mut frames = started_with(deltas);
         let failure = Message::new(json!({ "message": "the model broke mid-answer" }).to_string())
             .add_header(Header::new(":message-type", HeaderValue::String("exception".into())))
             .add_header(Header::new(":exception-type", HeaderValue::String(exception.to_owned().into())))
             .add_header(Header::new(":content-type", HeaderValue::String("application/json".into())));
         frames.push(failure);
-        self.stream_frames(frames).await;
+        event_stream(&frames)
     }
 
-    async fn stream_frames(&self, frames: Vec<Message>) {
-        let mut body = Vec::new();
-        for frame in &frames {
-            write_message_to(frame, &mut body).expect("encode frame");
-        }
+    async fn mount_stream(&self, answer: ResponseTemplate) {
         Mock::given(method("POST"))
             .and(path(STREAM_PATH))
             .and(header_regex("authorization", SIGNED))
-            .respond_with(
-                ResponseTemplate::new(200)
-                    .insert_header("content-type", "application/vnd.amazon.eventstream")
-                    .set_body_bytes(body),
-            )
+            .respond_with(answer)
             .mount(&self.server)
             .await;
     }
@@ -170,4 +167,24 @@ fn event(kind: &str, payload: Value) -> Message {
         .add_header(Header::new(":event-type", HeaderValue::String(kind.to_owned().into())))
         .add_header(Header::new(":content-type", HeaderValue::String("application/json".into())))
         .add_header(Header::new(":message-type", HeaderValue::String("event".into())))
+}
+
+/// A stream's opening: the message starts, then `deltas` as content-block deltas.
+fn started_with(deltas: &[&str]) -> Vec<Message> {
+    let mut frames = vec![event("messageStart", json!({ "role": "assistant" }))];
+    frames.extend(
+        deltas
+            .iter()
+            .map(|text| event("contentBlockDelta", json!({ "contentBlockIndex": 0, "delta": { "text": text } }))),
+    );
+    frames
+}
+
+/// `frames` as an `application/vnd.amazon.eventstream` answer.
+fn event_stream(frames: &[Message]) -> ResponseTemplate {
+    let mut body = Vec::new();
+    for frame in frames {
+        write_message_to(frame, &mut body).expect("encode frame");
+    }
+    ResponseTemplate::new(200).insert_header("content-type", "application/vnd.amazon.eventstream").set_body_bytes(body)
 }

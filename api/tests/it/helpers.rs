@@ -104,8 +104,7 @@ pub(crate) struct AppBuilder {
     clock: Option<ManualClock>,
     store: Option<(Stores, Option<Arc<TempDir>>)>,
     settings: Settings,
-    /// Where to listen (port 0: any free port; a restart asks for the same address again).
-    addr: SocketAddr,
+    limits: http::ServerLimits,
 }
 
 /// A running service on its own port and its own store, and clients for it.
@@ -123,15 +122,14 @@ pub(crate) struct TestApp {
     pub(crate) clock: Option<ManualClock>,
     settings: Settings,
     data: Option<Arc<TempDir>>,
-    server: tokio::task::JoinHandle<()>,
-    /// Stops the server, dropping every open connection (see [`TestApp::stop`]).
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    web_dir: PathBuf,
+    server: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        self.server.abort();
+        if let Some(server) = &self.server {
+            server.abort();
+        }
     }
 }
 
@@ -170,6 +168,12 @@ impl AppBuilder {
         self
     }
 
+    /// The server's connection limits (default: the service's defaults).
+    pub(crate) fn limits(mut self, change: impl FnOnce(&mut http::ServerLimits)) -> Self {
+        change(&mut self.limits);
+        self
+    }
+
     pub(crate) async fn spawn(self) -> TestApp {
         show_service_logs();
         let (stores, data) = match self.store {
@@ -191,7 +195,12 @@ impl AppBuilder {
         // Without a built app, a directory that does not exist: the API then serves no pages.
         let web_dir = self.web_dir.unwrap_or_else(|| std::env::temp_dir().join("tokenmeter-no-web-app"));
         let app = http::endpoint(services.clone(), &self.cors_origins, http::WebApp::new(&web_dir));
-        let (addr, server, stop) = restart::serve(self.addr, app).await;
+        let server = http::HttpServer::bind("127.0.0.1:0".parse().unwrap(), self.limits).await.expect("bind");
+        let addr = server.local_addr();
+        let stopping = services.core.stopping().clone();
+        let server = tokio::spawn(async move {
+            server.serve(app, stopping).await.expect("server");
+        });
         let client = Client::with_api_key(&format!("http://{addr}"), ADMIN_KEY).unwrap();
         TestApp {
             addr,
@@ -202,9 +211,7 @@ impl AppBuilder {
             clock: self.clock,
             settings: self.settings,
             data,
-            server,
-            stop: Some(stop),
-            web_dir,
+            server: Some(server),
         }
     }
 }
@@ -218,7 +225,7 @@ impl TestApp {
             clock: None,
             store: None,
             settings: test_settings(),
-            addr: "127.0.0.1:0".parse().expect("an address"),
+            limits: http::ServerLimits::default(),
         }
     }
 
@@ -234,6 +241,14 @@ impl TestApp {
         builder.settings = self.settings.clone();
         builder.clock = self.clock.clone();
         builder.spawn().await
+    }
+
+    /// Tells the service to stop, as SIGTERM does, and waits until the server has drained.
+    pub(crate) async fn stop(&mut self) {
+        self.services.core.stopping().cancel();
+        if let Some(server) = self.server.take() {
+            server.await.expect("the server stopped cleanly");
+        }
     }
 
     pub(crate) fn url(&self, path: &str) -> String {

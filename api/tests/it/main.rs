@@ -10,6 +10,7 @@
 #![allow(clippy::print_stderr)]
 
 mod auth;
+mod binary;
 mod browser;
 mod concurrency;
 mod contract;
@@ -18,11 +19,18 @@ mod dynamodb_local;
 mod errors;
 mod events;
 mod fake_bedrock;
+mod faults;
 mod helpers;
+mod holds;
+mod idempotency;
 mod invoke;
 mod lambda;
 mod openapi;
+mod proxy;
+mod raw_http;
 mod restart;
+mod shutdown;
+mod slow_clients;
 mod sse;
 mod store_conformance;
 mod web;

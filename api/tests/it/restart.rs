@@ -2,62 +2,9 @@
 //! acknowledged user, count and model charge when started again on the same data directory (embedded) or
 //! the same table (DynamoDB, which the binary creates on its first start).
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-};
-
 use tokenmeter_client::{Client, types};
 
-use crate::helpers::binary_store_env;
-
-struct Service {
-    child: Child,
-    url: String,
-    /// The admin key the service printed, if it generated one on this start.
-    printed_admin_key: Option<String>,
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `tokenmeter` on port 0 with `store_env` (and no admin key configured) and reads
-/// what it announces.
-// The child is waited for by `Service`'s `Drop`, which owns it once it has announced itself.
-#[allow(clippy::zombie_processes)]
-fn start(store_env: &[(&str, String)]) -> Service {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tokenmeter"))
-        .env("TOKENMETER_LISTEN", "127.0.0.1:0")
-        .envs(store_env.iter().map(|(k, v)| (k, v)))
-        .env("TOKENMETER_MODEL_PROVIDER", "echo")
-        .env("TOKENMETER_LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start tokenmeter");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut printed_admin_key = None;
-    while let Some(line) = lines.next() {
-        let line = line.expect("log line");
-        let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
-            continue;
-        };
-        if let Some(key) = event["fields"]["admin_key"].as_str() {
-            printed_admin_key = Some(key.to_owned());
-        }
-        if let Some(url) = event["fields"]["url"].as_str() {
-            let url = url.to_owned();
-            // Keep draining the log so the child never blocks on a full pipe.
-            std::thread::spawn(move || lines.for_each(drop));
-            return Service { child, url, printed_admin_key };
-        }
-    }
-    panic!("tokenmeter exited before announcing its URL");
-}
+use crate::{binary::start, helpers::binary_store_env};
 
 #[tokio::test]
 async fn a_killed_service_restarts_with_every_acknowledged_write_and_key() {

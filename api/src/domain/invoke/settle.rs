@@ -130,7 +130,9 @@ impl Invocations {
             event.cost = free.cost;
             let mut account = Default::default();
             let mut counters = Vec::new();
-            for (key, ceiling) in ceilings(&states) {
+            for (key, mut ceiling) in ceilings(&states) {
+                // Adding nothing passes no limit, even one already passed (by recorded usage).
+                ceiling.only_where_adding(free);
                 if key.is_account() {
                     account = ceiling;
                 } else {

@@ -6,7 +6,7 @@ use std::{
     sync::{Arc, Mutex, PoisonError},
 };
 
-use futures::{Stream, stream};
+use futures::{Stream, StreamExt, stream};
 use tokio::sync::broadcast;
 
 use super::{KeyCheck, LIST_POLL_EVERY, Live, interval};
@@ -52,24 +52,28 @@ impl Live {
         let changes = feed.changes.subscribe();
         let first = full(&feed);
         let guard = KeyCheck::new(self.keys.clone(), by.clone());
-        stream::unfold((guard, feed, changes, Some(first)), move |(mut guard, feed, mut changes, first)| async move {
-            if let Some(first) = first {
-                return Some((first, (guard, feed, changes, None)));
-            }
-            loop {
-                tokio::select! {
-                    valid = guard.tick() => if !valid { return None },
-                    change = changes.recv() => match change {
-                        Ok(change) => return Some(((*change).clone(), (guard, feed, changes, None))),
-                        Err(broadcast::error::RecvError::Lagged(_)) => {
-                            let again = full(&feed);
-                            return Some((again, (guard, feed, changes, None)));
-                        }
-                        Err(broadcast::error::RecvError::Closed) => return None,
-                    },
+        let stream = stream::unfold(
+            (guard, feed, changes, Some(first)),
+            move |(mut guard, feed, mut changes, first)| async move {
+                if let Some(first) = first {
+                    return Some((first, (guard, feed, changes, None)));
                 }
-            }
-        })
+                loop {
+                    tokio::select! {
+                        valid = guard.tick() => if !valid { return None },
+                        change = changes.recv() => match change {
+                            Ok(change) => return Some(((*change).clone(), (guard, feed, changes, None))),
+                            Err(broadcast::error::RecvError::Lagged(_)) => {
+                                let again = full(&feed);
+                                return Some((again, (guard, feed, changes, None)));
+                            }
+                            Err(broadcast::error::RecvError::Closed) => return None,
+                        },
+                    }
+                }
+            },
+        );
+        stream.take_until(self.core.stopping.clone().cancelled_owned())
     }
 
     /// Keeps the list current: one point read per local change, a full read per poll; sends

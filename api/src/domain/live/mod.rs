@@ -18,7 +18,7 @@ use std::{
     time::Duration,
 };
 
-use futures::{Stream, stream};
+use futures::{Stream, StreamExt, stream};
 use tokio::sync::{broadcast, watch};
 
 use super::{Core, Keys, Principal, User, UserId};
@@ -90,23 +90,25 @@ impl Live {
             }
         };
         let guard = KeyCheck::new(self.keys.clone(), by.clone());
-        stream::unfold((guard, feed, Some(first), None::<User>), |(mut guard, mut feed, first, last)| async move {
-            if let Some(first) = first {
-                return Some((first.clone(), (guard, feed, None, Some(first))));
-            }
-            loop {
-                tokio::select! {
-                    valid = guard.tick() => if !valid { return None },
-                    changed = feed.changed() => {
-                        changed.ok()?;
-                        let next = feed.borrow_and_update().clone()?;
-                        if last.as_ref() != Some(&next) {
-                            return Some((next.clone(), (guard, feed, None, Some(next))));
+        let stream =
+            stream::unfold((guard, feed, Some(first), None::<User>), |(mut guard, mut feed, first, last)| async move {
+                if let Some(first) = first {
+                    return Some((first.clone(), (guard, feed, None, Some(first))));
+                }
+                loop {
+                    tokio::select! {
+                        valid = guard.tick() => if !valid { return None },
+                        changed = feed.changed() => {
+                            changed.ok()?;
+                            let next = feed.borrow_and_update().clone()?;
+                            if last.as_ref() != Some(&next) {
+                                return Some((next.clone(), (guard, feed, None, Some(next))));
+                            }
                         }
                     }
                 }
-            }
-        })
+            });
+        stream.take_until(self.core.stopping.clone().cancelled_owned())
     }
 
     /// Reads one user on every poll and every local change to it, until no stream follows it.

@@ -91,37 +91,11 @@ fn free_port() -> u16 {
 /// A reverse proxy in front of `app` that forwards everything but never answers event streams,
 /// as a proxy that buffers whole responses (API Gateway) does. Answers its base URL.
 pub(crate) async fn spawn_buffering_proxy(app: &TestApp) -> String {
-    use poem::{Body, Request, Response};
-    let target = app.url("");
-    let http = reqwest::Client::new();
-    let proxy = poem::endpoint::make(move |req: Request| {
-        let (target, http) = (target.clone(), http.clone());
-        async move {
-            let path = req.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
-            if path.contains("/events") {
-                std::future::pending::<()>().await;
-            }
-            let mut forward = http.request(req.method().clone(), format!("{target}{path}"));
-            for (name, value) in req.headers() {
-                if name != "host" {
-                    forward = forward.header(name, value);
-                }
-            }
-            let body = req.into_body().into_bytes().await?;
-            let answer = forward.body(body).send().await.map_err(poem::error::BadGateway)?;
-            let mut response = Response::builder().status(answer.status());
-            for (name, value) in answer.headers() {
-                response = response.header(name, value);
-            }
-            let bytes = answer.bytes().await.map_err(poem::error::BadGateway)?;
-            Ok::<_, poem::Error>(response.body(Body::from(bytes.to_vec())))
-        }
-    });
-    let (acceptor, addr) = tokenmeter_api::http::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    tokio::spawn(async move {
-        let _ = tokenmeter_api::http::serve(acceptor, proxy).await;
-    });
-    format!("http://{addr}")
+    crate::proxy::spawn_proxy(app.url(""), |req| match req.uri().path().contains("/events") {
+        true => crate::proxy::Intercept::Hang,
+        false => crate::proxy::Intercept::Forward,
+    })
+    .await
 }
 
 pub(crate) async fn open_browser(app: &TestApp) -> Browser {

@@ -34,7 +34,7 @@ async fn restart_under(
     assert_eq!(browser.wait_text(figure, PATIENCE, |_| true).await, shown, "the last figures stay on screen");
     browser.look(&format!("{view}-reconnecting")).await;
 
-    app.start_again().await;
+    app.start_again(&built_web_app()).await;
     let back = Instant::now();
     app.record(user, 100).await;
     browser.wait_text(figure, BACK_WITHIN, |t| t == after).await;
@@ -76,7 +76,7 @@ async fn a_restart_keeps_the_admin_list_and_its_buttons_and_it_is_live_again_wit
     app.stop().await;
     browser.wait_text("[data-testid=stale]", PATIENCE, |t| t.contains("Reconnecting…")).await;
     browser.wait_for("[data-testid=limit-hal]").await; // the row keeps its buttons
-    app.start_again().await;
+    app.start_again(&built_web_app()).await;
     browser.wait_text("[data-testid=link]", PATIENCE, |t| t == "Live").await;
 
     restart_under(&browser, &mut app, "admin-users", (usage, "200"), ("hal", "300")).await;
