@@ -69,7 +69,7 @@ impl ClientHooks for Client {
             let unavailable = match &answer {
                 Ok(response) => response.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE,
                 // The request may or may not have arrived: with its key, sending it again is safe.
-                Err(err) => err.is_connect() || err.is_timeout() || err.is_request(),
+                Err(err) => may_not_have_arrived(err),
             };
             if !unavailable {
                 return answer;
@@ -79,4 +79,15 @@ impl ClientHooks for Client {
         }
         self.client().execute(request).await
     }
+}
+
+/// Whether a failed send may not have reached the service (so sending it again, with its key,
+/// is safe). The browser's fetch cannot tell a refused connection apart: there, a failed
+/// request counts.
+fn may_not_have_arrived(err: &reqwest::Error) -> bool {
+    #[cfg(not(target_arch = "wasm32"))]
+    let connect = err.is_connect();
+    #[cfg(target_arch = "wasm32")]
+    let connect = false;
+    connect || err.is_timeout() || err.is_request()
 }

@@ -4,7 +4,7 @@ use sycamore::prelude::*;
 use sycamore_router::{HistoryIntegration, Route, Router, navigate};
 
 use crate::{
-    api::{self, Auth},
+    api::{self, ApiError, Auth},
     pages,
     ui::{Button, Loading, NavLink, Navbar, Size, Toaster, Toasts, Variant},
 };
@@ -31,6 +31,23 @@ pub enum Page {
     NotFound,
 }
 
+impl Page {
+    /// The page's title (the browser tab, the history, what a screen reader announces).
+    fn title(&self, admin: bool) -> String {
+        let name = match self {
+            Page::Home | Page::NotFound => return "tokenmeter".into(),
+            Page::SignIn => "Sign in".into(),
+            Page::Dashboard => "Dashboard".into(),
+            Page::Chat if admin => "Model interaction".into(),
+            Page::Chat => "Chat".into(),
+            Page::Users => "Users".into(),
+            Page::UserDetail { id } => format!("{id} · Users"),
+            Page::Snippets { id } => format!("API snippets for {id}"),
+        };
+        format!("{name} · tokenmeter")
+    }
+}
+
 /// The signed-in session, shared by every page through the context.
 #[derive(Clone, Copy)]
 pub struct Session {
@@ -50,9 +67,13 @@ impl Session {
     }
 }
 
-/// Where a session starts: an admin's user list, a user's dashboard.
-pub fn home_of(auth: &Auth) -> &'static str {
-    if auth.is_admin() { "/admin/users" } else { "/dashboard" }
+/// Where every session starts.
+pub const HOME: &str = "/dashboard";
+
+fn set_title(title: &str) {
+    if let Some(document) = web_sys::window().and_then(|w| w.document()) {
+        document.set_title(title);
+    }
 }
 
 #[component]
@@ -62,15 +83,15 @@ pub fn App() -> View {
     provide_context(Toasts::new());
     // A key kept for this browser session signs in again on reload.
     let restoring = create_signal(api::stored_key().is_some());
-    let restore_error = create_signal(None::<String>);
+    let restore_error = create_signal(None::<ApiError>);
     provide_context(restore_error);
     if let Some(key) = api::stored_key() {
         sycamore::futures::spawn_local_scoped(async move {
             match api::sign_in(&key).await {
                 Ok(auth) => session.auth.set(Some(auth)),
-                Err(message) => {
+                Err(err) => {
                     api::forget_key();
-                    restore_error.set(Some(message));
+                    restore_error.set(Some(err));
                 }
             }
             restoring.set(false);
@@ -82,20 +103,26 @@ pub fn App() -> View {
             view=move |route: ReadSignal<Page>| view! {
                 (move || {
                     if restoring.get() {
-                        return view! { div(class="page") { Loading(what="Signing you in…") } };
+                        return view! { main(class="page") { Loading(what="Signing you in…") } };
                     }
                     let page = route.get_clone();
                     match (session.auth.get_clone(), page) {
-                        (None, Page::SignIn) => view! { pages::SignIn {} },
+                        (None, Page::SignIn) => {
+                            set_title(&Page::SignIn.title(false));
+                            view! { pages::SignIn {} }
+                        }
                         (None, _) => {
                             navigate_later("/signin");
                             view! {}
                         }
-                        (Some(auth), Page::Home | Page::SignIn | Page::NotFound) => {
-                            navigate_later(home_of(&auth));
+                        (Some(_), Page::Home | Page::SignIn | Page::NotFound) => {
+                            navigate_later(HOME);
                             view! {}
                         }
-                        (Some(_), page) => view! { Frame(page=page) },
+                        (Some(auth), page) => {
+                            set_title(&page.title(auth.is_admin()));
+                            view! { Frame(page=page) }
+                        }
                     }
                 })
                 Toaster {}
@@ -109,7 +136,8 @@ fn navigate_later(to: &'static str) {
     sycamore::futures::spawn_local(async move { navigate(to) });
 }
 
-/// The navbar and the page.
+/// The navbar and the page. Administrators get Dashboard, Users and Model interaction; a
+/// user gets Dashboard, Chat and API snippets. Neither is shown the other's pages.
 #[component(inline_props)]
 fn Frame(page: Page) -> View {
     let session = use_context::<Session>();
@@ -119,19 +147,19 @@ fn Frame(page: Page) -> View {
     let on_dashboard = page == Page::Dashboard;
     let on_snippets = matches!(page, Page::Snippets { .. });
     let on_chat = page == Page::Chat;
-    let links = if auth.is_admin() {
-        view! {
-            NavLink(href="/admin/users", label="Users", active=on_users)
-        }
-    } else {
-        let snippets = match &auth.who {
-            api::Who::User(id) => format!("/snippets/{id}"),
-            api::Who::Admin => String::new(),
-        };
-        view! {
+    let links = match auth.user_id() {
+        None => view! {
             NavLink(href="/dashboard", label="Dashboard", active=on_dashboard)
-            NavLink(href="/chat", label="Chat", active=on_chat)
-            NavLink(href=snippets, label="API snippets", active=on_snippets)
+            NavLink(href="/admin/users", label="Users", active=on_users)
+            NavLink(href="/chat", label="Model interaction", active=on_chat)
+        },
+        Some(id) => {
+            let snippets = format!("/snippets/{id}");
+            view! {
+                NavLink(href="/dashboard", label="Dashboard", active=on_dashboard)
+                NavLink(href="/chat", label="Chat", active=on_chat)
+                NavLink(href=snippets, label="API snippets", active=on_snippets)
+            }
         }
     };
     let dot = if auth.is_admin() { "chip chip-primary chip-dot" } else { "chip chip-success chip-dot" };
@@ -140,23 +168,22 @@ fn Frame(page: Page) -> View {
         span(class=dot, data-testid="who") { (name) }
         Button(variant=Variant::Light, size=Size::Small, test_id="sign-out", on_click=move || session.sign_out()) { "Sign out" }
     };
-    let body = match page {
-        Page::Dashboard => match &auth.who {
-            api::Who::User(id) => view! { pages::Dashboard(id=id.clone()) },
-            api::Who::Admin => view! { pages::Users {} },
-        },
-        Page::Users | Page::UserDetail { .. } if !auth.is_admin() => view! { pages::NotAllowed {} },
-        Page::Chat => match &auth.who {
-            api::Who::User(id) => view! { pages::Chat(id=id.clone()) },
-            api::Who::Admin => view! { pages::NotAllowed {} },
-        },
-        Page::Users => view! { pages::Users {} },
-        Page::UserDetail { id } => view! { pages::UserDetail(id=id) },
-        Page::Snippets { id } => view! { pages::Snippets(id=id) },
+    let body = match (page, auth.user_id().map(str::to_owned)) {
+        (Page::Dashboard, None) => view! { pages::Overview {} },
+        (Page::Dashboard, Some(id)) => view! { pages::Dashboard(id=id) },
+        (Page::Chat, None) => view! { pages::ModelInteraction {} },
+        (Page::Chat, Some(id)) => view! { pages::Chat(id=id) },
+        (Page::Users, None) => view! { pages::Users {} },
+        (Page::UserDetail { id }, None) => view! { pages::UserDetail(id=id) },
+        (Page::Users | Page::UserDetail { .. }, Some(_)) => view! { pages::NotAllowed {} },
+        // A user's snippets are their own, whichever ID the address names.
+        (Page::Snippets { id }, None) => view! { pages::Snippets(id=id) },
+        (Page::Snippets { .. }, Some(id)) => view! { pages::Snippets(id=id) },
         _ => view! {},
     };
     view! {
+        a(class="skip-link", href="#main") { "Skip to the content" }
         Navbar(links=links, end=end)
-        main(class="page", id="main") { (body) }
+        main(class="page", id="main", tabindex="-1") { (body) }
     }
 }

@@ -2,14 +2,16 @@
 //! `tokenmeter-client`.
 //!
 //! - [`ui`]: the component library (HeroUI's anatomy and tokens).
-//! - [`api`]: the session, error sentences and live views (SSE with polling fallback).
+//! - [`api`]: the session, typed errors and live views (SSE with polling fallback, kept figures).
 //! - [`pages`]: the views, composed from `ui`.
 //! - [`app`]: routes, the signed-in session and the page frame.
+//! - [`timer`]: browser timers.
 
 pub mod api;
 pub mod app;
 pub mod format;
 pub mod pages;
+pub mod timer;
 pub mod ui;
 
 use wasm_bindgen::prelude::wasm_bindgen;

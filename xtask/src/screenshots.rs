@@ -1,26 +1,25 @@
-//! `cargo xtask screenshots`: every view of the web app, saved as PNGs into docs/screenshots/.
+//! `cargo xtask screenshots`: every view of the web app at 1280, 768 and 390 px, saved as
+//! PNGs into docs/screenshots/ (the browser tests take them, checking each with axe-core).
 
 use std::process::Command;
 
 use crate::{
-    shell::{cargo, has, project_root, run, step},
+    shell::{apt_install, cargo, has, project_root, run, step},
     tools::ensure_browser,
-    web::build_webapp,
+    web::{build_webapp, ensure_axe},
 };
 
 /// Runs the browser tests with `TOKENMETER_SCREENSHOTS` set: each view is saved as a PNG.
 pub(crate) fn screenshots() -> anyhow::Result<()> {
     ensure_browser()?;
+    ensure_axe()?;
     build_webapp()?;
     let dir = project_root().join("docs/screenshots");
     step(&format!("screenshots of every view into {}", dir.display()));
     run(cargo().args(["test", "--workspace", "--test", "it", "browser::"]).env("TOKENMETER_SCREENSHOTS", &dir))?;
-    // Smaller PNGs for the repository when pngquant is there (apt-get install pngquant).
+    // Smaller PNGs for the repository (pngquant, from apt, installed when missing).
     if !has("pngquant") {
-        eprintln!(
-            "pngquant not found: screenshots kept as Chromium wrote them (apt-get install pngquant shrinks them)"
-        );
-        return Ok(());
+        apt_install(&["pngquant"])?;
     }
     let mut quantize = Command::new("pngquant");
     quantize.args(["--force", "--skip-if-larger", "--ext", ".png", "--quality", "70-95"]);

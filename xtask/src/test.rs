@@ -9,7 +9,7 @@ use crate::{
     containers, lint,
     shell::{cargo, run, step},
     tools::{ensure_browser, ensure_rust_target},
-    web::build_webapp,
+    web::{build_webapp, ensure_axe},
 };
 
 pub(crate) fn test() -> anyhow::Result<()> {
@@ -26,6 +26,7 @@ pub(crate) fn test() -> anyhow::Result<()> {
         _ => Some(containers::prepare()?),
     };
     ensure_browser()?;
+    ensure_axe()?;
 
     step("cheap checks: the repository's invariants (tidy), the generated client on wasm32");
     run(cargo().args(["test", "--quiet", "-p", "xtask", "tidy::"]))?;

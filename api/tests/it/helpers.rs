@@ -24,6 +24,8 @@ use tokenmeter_client::{Client, types};
 
 use crate::dynamodb_local;
 
+mod restart;
+
 /// The start-up admin key every test app is given.
 pub(crate) const ADMIN_KEY: &str = "test-admin-key-0123456789";
 

@@ -45,6 +45,67 @@ async fn the_app_its_files_and_its_pages_are_served_and_the_api_keeps_priority()
     assert_eq!(encoded.status(), 404);
 }
 
+/// The build's layout: a content-hashed asset and `index.html`, each with `.br` and `.gz`
+/// copies (different bytes, so the test sees which one was sent).
+#[tokio::test]
+async fn files_are_sent_in_the_best_accepted_encoding_and_hashed_assets_are_immutable() {
+    let dir = tempfile::tempdir().unwrap();
+    let assets = dir.path().join("assets");
+    std::fs::create_dir_all(&assets).unwrap();
+    let css = "style-0123456789abcdef.css";
+    for (file, text) in [("index.html", "<!doctype html><title>app</title>"), (&format!("assets/{css}"), "p{}")] {
+        std::fs::write(dir.path().join(file), text).unwrap();
+        std::fs::write(dir.path().join(format!("{file}.br")), format!("brotli of {file}")).unwrap();
+        std::fs::write(dir.path().join(format!("{file}.gz")), format!("gzip of {file}")).unwrap();
+    }
+    let app = TestApp::builder().web(dir.path()).spawn().await;
+    // reqwest without its decompression features sends what we say and decodes nothing.
+    let get = |path: String, encoding: &'static str| {
+        app.http.get(app.url(&path)).header(ACCEPT, BROWSER).header("accept-encoding", encoding).send()
+    };
+    let header =
+        |response: &reqwest::Response, name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+
+    let asset = format!("/assets/{css}");
+    let br = get(asset.clone(), "gzip, deflate, br, zstd").await.unwrap();
+    assert_eq!(br.status(), 200);
+    assert_eq!(header(&br, "content-encoding").as_deref(), Some("br"));
+    assert_eq!(header(&br, "vary").as_deref(), Some("accept-encoding"));
+    assert!(header(&br, "content-type").unwrap().starts_with("text/css"), "the type of the original file");
+    assert_eq!(header(&br, "cache-control").as_deref(), Some("public, max-age=31536000, immutable"));
+    assert_eq!(br.text().await.unwrap(), format!("brotli of assets/{css}"));
+
+    let gz = get(asset.clone(), "gzip, deflate").await.unwrap();
+    assert_eq!(header(&gz, "content-encoding").as_deref(), Some("gzip"));
+    assert_eq!(gz.text().await.unwrap(), format!("gzip of assets/{css}"));
+    let refused = get(asset.clone(), "br;q=0, gzip").await.unwrap();
+    assert_eq!(header(&refused, "content-encoding").as_deref(), Some("gzip"), "q=0 refuses an encoding");
+
+    let plain = get(asset, "identity").await.unwrap();
+    assert_eq!(header(&plain, "content-encoding"), None);
+    assert_eq!(header(&plain, "vary").as_deref(), Some("accept-encoding"));
+    assert_eq!(plain.text().await.unwrap(), "p{}");
+
+    // index.html (at `/` and at the app's pages) names the hashed files: revalidated every time.
+    for page in ["/", "/dashboard"] {
+        let index = get(page.to_owned(), "gzip, br").await.unwrap();
+        assert_eq!(header(&index, "content-encoding").as_deref(), Some("br"), "{page}");
+        assert_eq!(header(&index, "cache-control").as_deref(), Some("no-cache"), "{page}");
+        assert!(header(&index, "content-type").unwrap().starts_with("text/html"), "{page}");
+        let etag = header(&index, "etag").expect("an ETag to revalidate with");
+        let again = app
+            .http
+            .get(app.url(page))
+            .header(ACCEPT, BROWSER)
+            .header("accept-encoding", "gzip, br")
+            .header("if-none-match", etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 304, "{page}: unchanged, so not sent again");
+    }
+}
+
 #[tokio::test]
 async fn without_a_built_app_browsers_are_told_how_to_build_it() {
     let app = TestApp::spawn().await;

@@ -1,16 +1,22 @@
-//! Chat with the model as the signed-in user: the answer streams in as it is generated, each
-//! exchange shows its tokens and cost, and the input is disabled, with the reason, once the
-//! user has no tokens left.
+//! Chat with the model: the answer streams in as it is generated, each exchange shows its
+//! tokens and cost, and the input is disabled, with the reason, once no tokens are left.
+//! A user chats as themself; an administrator picks the user to act as, and every call is
+//! charged to that user.
 
 use futures::StreamExt;
 use sycamore::prelude::*;
-use tokenmeter_client::types::{ChatRole, ChatTurn, InvokeRequest, InvokeResponse, User};
+use tokenmeter_client::{
+    Client,
+    types::{ChatRole, ChatTurn, InvokeRequest, InvokeResponse, User},
+};
+use wasm_bindgen::JsCast;
 
+use super::LiveStatus;
 use crate::{
-    api::{self, Link, Load},
+    api::{self, ApiError, Live},
     app::Session,
     format,
-    ui::{Alert, Button, Card, CardBody, CardHeader, Chip, Table, Tone},
+    ui::{Alert, Button, Card, CardBody, CardHeader, Chip, Loading, Table, Tone},
 };
 
 /// One finished exchange.
@@ -20,65 +26,164 @@ struct Exchange {
     done: InvokeResponse,
 }
 
-#[component(inline_props)]
-pub fn Chat(id: String) -> View {
-    let session = use_context::<Session>();
-    let Some(auth) = session.get() else { return view! {} };
-    let user = create_signal(Load::<User>::Loading);
-    let link = create_signal(Link::Connecting);
-    api::follow_user(auth.client.clone(), id.clone(), user, link);
+/// A conversation's state: what is typed, the answer arriving, the finished exchanges.
+#[derive(Clone, Copy)]
+struct Conversation {
+    user: Live<User>,
+    prompt: Signal<String>,
+    answer: Signal<String>,
+    sending: Signal<bool>,
+    error: Signal<Option<String>>,
+    /// Newest first.
+    exchanges: Signal<Vec<Exchange>>,
+}
 
-    let prompt = create_signal(String::new());
-    let answer = create_signal(String::new());
-    let sending = create_signal(false);
-    let error = create_signal(None::<String>);
-    let exchanges = create_signal(Vec::<Exchange>::new());
+impl Conversation {
+    fn new() -> Self {
+        Self {
+            user: Live::new(),
+            prompt: create_signal(String::new()),
+            answer: create_signal(String::new()),
+            sending: create_signal(false),
+            error: create_signal(None),
+            exchanges: create_signal(Vec::new()),
+        }
+    }
 
-    // Live remaining tokens; `None` until the user has loaded.
-    let remaining = move || match user.get_clone() {
-        Load::Ready(u) => Some(u.remaining_tokens),
-        _ => None,
-    };
-    let exhausted = move || remaining() == Some(0);
+    fn remaining(self) -> Option<u64> {
+        self.user.value.with(|u| u.as_ref().map(|u| u.remaining_tokens))
+    }
 
-    let client = auth.client.clone();
-    let send = move || {
-        let text = prompt.get_clone();
-        if sending.get() || exhausted() {
+    fn exhausted(self) -> bool {
+        self.remaining() == Some(0)
+    }
+
+    /// The earlier turns, oldest first.
+    fn history(self) -> Vec<ChatTurn> {
+        self.exchanges.with(|list| {
+            list.iter()
+                .rev()
+                .flat_map(|e| {
+                    [
+                        ChatTurn { role: ChatRole::User, text: e.prompt.clone() },
+                        ChatTurn { role: ChatRole::Assistant, text: e.done.response.clone() },
+                    ]
+                })
+                .collect()
+        })
+    }
+
+    fn send(self, client: Client, id: String) {
+        let text = self.prompt.get_clone();
+        if self.sending.get() || self.exhausted() {
             return;
         }
         if text.trim().is_empty() {
-            error.set(Some("Type a prompt first.".into()));
-            return;
+            return self.error.set(Some("Your prompt is required: type a question first.".into()));
         }
-        let history: Vec<ChatTurn> = exchanges
-            .get_clone()
-            .iter()
-            .rev()
-            .flat_map(|e| {
-                [
-                    ChatTurn { role: ChatRole::User, text: e.prompt.clone() },
-                    ChatTurn { role: ChatRole::Assistant, text: e.done.response.clone() },
-                ]
-            })
-            .collect();
-        let request =
-            InvokeRequest { prompt: text.clone(), system: None, max_output_tokens: None, model: None, history };
-        let (client, id) = (client.clone(), id.clone());
-        sending.set(true);
-        error.set(None);
-        answer.set(String::new());
+        let request = InvokeRequest {
+            prompt: text.clone(),
+            system: None,
+            max_output_tokens: None,
+            model: None,
+            history: self.history(),
+        };
+        self.sending.set(true);
+        self.answer.set(String::new());
         sycamore::futures::spawn_local_scoped(async move {
-            match stream_answer(&client, &id, &request, answer).await {
+            match stream_answer(&client, &id, &request, self.answer).await {
                 Ok(done) => {
-                    exchanges.update(|list| list.insert(0, Exchange { prompt: text, done }));
-                    prompt.set(String::new());
+                    self.error.set(None);
+                    self.exchanges.update(|list| list.insert(0, Exchange { prompt: text, done }));
+                    self.prompt.set(String::new());
                 }
-                Err(message) => error.set(Some(message)),
+                Err(err) => self.error.set(Some(err.to_string())),
             }
-            sending.set(false);
+            self.sending.set(false);
         });
+    }
+}
+
+/// A user's chat, as themself.
+#[component(inline_props)]
+pub fn Chat(id: String) -> View {
+    view! { ChatAs(id=id, acting=false) }
+}
+
+/// The administrator's Model interaction: pick a user, then chat as them.
+#[component]
+pub fn ModelInteraction() -> View {
+    let session = use_context::<Session>();
+    let Some(auth) = session.get() else { return view! {} };
+    let users = create_signal(None::<Result<Vec<String>, ApiError>>);
+    let picked = create_signal(String::new());
+    let client = auth.client.clone();
+    sycamore::futures::spawn_local_scoped(async move {
+        let listed = client.list_users().await.map_err(ApiError::from);
+        let ids: Result<Vec<String>, ApiError> =
+            listed.map(|list| list.into_inner().users.into_iter().map(|u| u.user_id).collect());
+        if let Ok(Some(first)) = ids.as_ref().map(|ids| ids.first()) {
+            picked.set(first.clone());
+        }
+        users.set(Some(ids));
+    });
+    let picker = move || match users.get_clone() {
+        None => view! { Loading(what="Loading users…") },
+        Some(Err(err)) => {
+            view! { Alert(tone=Tone::Danger, title="Users could not be loaded.", message=err.to_string(), test_id="load-error") }
+        }
+        Some(Ok(ids)) if ids.is_empty() => view! {
+            Alert(tone=Tone::Primary, title="No users yet.", message="Create a user on the Users page, then chat as them here.")
+        },
+        Some(Ok(ids)) => {
+            let options = ids
+                .into_iter()
+                .map(|id| {
+                    let selected = id == picked.get_clone_untracked();
+                    let value = id.clone();
+                    view! { option(value=value, selected=selected) { (id) } }
+                })
+                .collect::<Vec<View>>();
+            view! {
+                div(class="field picker") {
+                    label(r#for="act-as") { "Act as" }
+                    select(id="act-as", class="input", data-testid="act-as", on:change=move |e: web_sys::Event| {
+                        if let Some(select) = e.target().and_then(|t| t.dyn_into::<web_sys::HtmlSelectElement>().ok()) {
+                            picked.set(select.value());
+                        }
+                    }) { (options) }
+                }
+            }
+        }
     };
+    view! {
+        Card {
+            CardBody {
+                div(class="row-between") {
+                    div {
+                        h1 { "Model interaction" }
+                        p(class="subtitle") { "Call the model as one of your users: every call is charged to that user's tokens." }
+                    }
+                    (picker)
+                }
+            }
+        }
+        (move || {
+            let id = picked.get_clone();
+            if id.is_empty() { view! {} } else { view! { ChatAs(id=id, acting=true) } }
+        })
+    }
+}
+
+/// The chat itself, charged to `id`; `acting` when an administrator acts as that user.
+#[component(inline_props)]
+fn ChatAs(id: String, acting: bool) -> View {
+    let session = use_context::<Session>();
+    let Some(auth) = session.get() else { return view! {} };
+    let chat = Conversation::new();
+    api::follow_user(auth.client.clone(), id.clone(), chat.user);
+    let (client, user_id) = (auth.client.clone(), id.clone());
+    let send = move || chat.send(client.clone(), user_id.clone());
     let send_click = send.clone();
     let on_key = move |event: web_sys::KeyboardEvent| {
         if event.key() == "Enter" && (event.ctrl_key() || event.meta_key()) {
@@ -86,37 +191,42 @@ pub fn Chat(id: String) -> View {
             send();
         }
     };
-
     let limit_note = move || {
-        if !exhausted() {
+        if !chat.exhausted() {
             return view! {};
         }
-        let limit = match user.get_clone() {
-            Load::Ready(u) => format::tokens(u.token_limit),
-            _ => String::new(),
-        };
-        view! {
-            Alert(
-                tone=Tone::Danger,
-                title="You have used all of your tokens.".to_string(),
-                message=format!(" Your limit is {limit} tokens. Chat is off until an administrator raises it."),
-                test_id="chat-limit",
+        let limit = chat.user.value.with(|u| u.as_ref().map(|u| format::tokens(u.token_limit)).unwrap_or_default());
+        let (title, message) = if acting {
+            (
+                "This user has used all of their tokens.",
+                format!("Their limit is {limit} tokens. Raise it on the Users page to chat as them again."),
             )
-        }
+        } else {
+            (
+                "You have used all of your tokens.",
+                format!("Your limit is {limit} tokens. Chat is off until an administrator raises it."),
+            )
+        };
+        view! { Alert(tone=Tone::Danger, title=title, message=message, test_id="chat-limit") }
     };
-    let remaining_chip = move || match remaining() {
+    let remaining_chip = move || match chat.remaining() {
         Some(n) => format!("{} tokens left", format::tokens(n)),
         None => "…".to_string(),
     };
-    let remaining_tone = move || if exhausted() { Tone::Danger } else { Tone::Primary };
-
+    let remaining_tone = move || if chat.exhausted() { Tone::Danger } else { Tone::Primary };
+    let heading = if acting { format!("Acting as {id}") } else { "Chat with the model".to_owned() };
+    let note = if acting {
+        format!("Calls are charged to {id}'s tokens and cost, not to yours.")
+    } else {
+        "Answers stream in as they are written; every exchange shows its tokens and cost.".to_owned()
+    };
     view! {
-        Card {
+        Card(class=if acting { "acting" } else { "" }) {
             CardBody {
                 div(class="row-between") {
                     div {
-                        h1 { "Chat with the model" }
-                        p(class="subtitle") { "Answers stream in as they are written; every exchange shows its tokens and cost." }
+                        (if acting { view! { h2(data-testid="acting-as") { (heading.clone()) } } } else { view! { h1 { (heading.clone()) } } })
+                        p(class="subtitle") { (note) }
                     }
                     div(class="row", data-testid="chat-remaining") {
                         Chip(text=remaining_chip, tone=remaining_tone, dot=true)
@@ -124,6 +234,7 @@ pub fn Chat(id: String) -> View {
                 }
             }
         }
+        LiveStatus(live=chat.user, loading="Loading the user's tokens…", failed="The user's tokens could not be refreshed.")
         (limit_note)
         Card {
             CardBody {
@@ -136,55 +247,51 @@ pub fn Chat(id: String) -> View {
                         placeholder="Ask anything…",
                         aria-describedby="prompt-note",
                         data-testid="prompt",
-                        disabled=move || exhausted() || sending.get(),
-                        bind:value=prompt,
+                        disabled=move || chat.exhausted() || chat.sending.get(),
+                        bind:value=chat.prompt,
                         on:keydown=on_key,
                     )
                 }
                 div(class="chat-actions") {
                     span(id="prompt-note", class="field-help") { "Ctrl (or ⌘) + Enter sends." }
-                    Button(
-                        tone=Tone::Primary,
-                        loading=sending,
-                        disabled=exhausted,
-                        test_id="send",
-                        on_click=send_click,
-                    ) { "Send" }
+                    Button(tone=Tone::Primary, loading=chat.sending, disabled=move || chat.exhausted(), test_id="send", on_click=send_click) { "Send" }
                 }
             }
         }
-        (move || error.get_clone().map(|message| view! {
-            Alert(tone=Tone::Danger, title="The model could not answer.".to_string(), message=format!(" {message}"), test_id="chat-error")
+        (move || chat.error.get_clone().map(|message| view! {
+            Alert(tone=Tone::Danger, title="The model could not answer.", message=message, test_id="chat-error")
         }).unwrap_or_default())
-        (move || if sending.get() || !answer.get_clone().is_empty() { view! {
+        (move || if chat.sending.get() || !chat.answer.with(String::is_empty) { view! {
             Card(class="answer-card") {
                 CardHeader { h2 { "Model response" } }
                 CardBody {
                     p(class="answer", data-testid="answer", aria-live="polite") {
-                        (answer.get_clone())
-                        (if sending.get() { view! { span(class="caret", aria-hidden="true") } } else { Default::default() })
+                        (chat.answer.get_clone())
+                        (if chat.sending.get() { view! { span(class="caret", aria-hidden="true") } } else { view! {} })
                     }
                 }
             }
-        } } else { Default::default() })
-        (move || if !exchanges.get_clone().is_empty() { view! { ExchangeTable(exchanges=exchanges) } } else { Default::default() })
+        } } else { view! {} })
+        (move || if chat.exchanges.with(|e| !e.is_empty()) { view! { ExchangeTable(exchanges=chat.exchanges) } } else { view! {} })
     }
 }
 
 /// Sends `request` to the streaming endpoint and appends the answer to `answer` as it
-/// arrives; answers the summary, or the reason in words.
+/// arrives; answers the summary, or why not.
 async fn stream_answer(
-    client: &tokenmeter_client::Client,
+    client: &Client,
     id: &str,
     request: &InvokeRequest,
     answer: Signal<String>,
-) -> Result<InvokeResponse, String> {
-    let response = client.invoke_model_stream(id, request).await.map_err(|e| api::describe(&e))?;
+) -> Result<InvokeResponse, ApiError> {
+    let response = client.invoke_model_stream(id, request).await?;
     let mut body = response.into_inner().into_inner();
     let (mut buffer, mut pending) = (String::new(), Vec::new());
     while let Some(chunk) = body.next().await {
         let bytes = chunk.map_err(|_| {
-            "The connection to the service was lost mid-answer; the unfinished answer was not charged.".to_string()
+            ApiError::Other(
+                "The connection to the service was lost mid-answer; the unfinished answer was not charged.".into(),
+            )
         })?;
         pending.extend_from_slice(&bytes);
         api::append_utf8(&mut buffer, &mut pending);
@@ -194,17 +301,20 @@ async fn stream_answer(
                 Some("delta") => answer.update(|a| a.push_str(event["text"].as_str().unwrap_or_default())),
                 Some("done") => {
                     return serde_json::from_value(event)
-                        .map_err(|e| format!("The answer's summary was unreadable: {e}."));
+                        .map_err(|e| ApiError::Other(format!("The answer's summary was unreadable: {e}.")));
                 }
-                Some("error") => return Err(event["message"].as_str().unwrap_or("The model failed.").to_owned()),
+                Some("error") => {
+                    return Err(ApiError::Other(event["message"].as_str().unwrap_or("The model failed.").to_owned()));
+                }
                 _ => {}
             }
         }
     }
-    Err("The answer ended before it was complete; nothing was charged.".into())
+    Err(ApiError::Other("The answer ended before it was complete; nothing was charged.".into()))
 }
 
-/// Every exchange of this conversation, newest first: tokens and cost of each.
+/// Every exchange of this conversation, newest first: tokens and cost of each (input + output
+/// = total, at the precision shown). A card per exchange on narrow screens.
 #[component(inline_props)]
 fn ExchangeTable(exchanges: Signal<Vec<Exchange>>) -> View {
     let rows = move || {
@@ -217,16 +327,18 @@ fn ExchangeTable(exchanges: Signal<Vec<Exchange>>) -> View {
                 } else {
                     prompt
                 };
+                let [input_cost, output_cost, total] =
+                    format::money_parts(done.cost.input_cost, done.cost.output_cost, done.cost.total_cost);
                 view! {
                     tr {
-                        td(class="prompt-cell") { (short) }
-                        td(class="num") { (format::tokens(done.input_tokens)) }
-                        td(class="num") { (format::tokens(done.output_tokens)) }
-                        td(class="num", data-testid="exchange-tokens") { (format::tokens(done.tokens_consumed)) }
-                        td(class="num") { (format::dollars(done.cost.input_cost)) }
-                        td(class="num") { (format::dollars(done.cost.output_cost)) }
-                        td(class="num", data-testid="exchange-cost") { (format::dollars(done.cost.total_cost)) }
-                        td(class="num") { (format::tokens(done.remaining_tokens)) }
+                        td(class="prompt-cell cell-title", data-label="Prompt") { (short) }
+                        td(class="num", data-label="In") { (format::tokens(done.input_tokens)) }
+                        td(class="num", data-label="Out") { (format::tokens(done.output_tokens)) }
+                        td(class="num", data-label="Tokens", data-testid="exchange-tokens") { (format::tokens(done.tokens_consumed)) }
+                        td(class="num", data-label="Input cost", data-testid="exchange-input-cost") { (input_cost) }
+                        td(class="num", data-label="Output cost", data-testid="exchange-output-cost") { (output_cost) }
+                        td(class="num", data-label="Cost", data-testid="exchange-cost") { (total) }
+                        td(class="num", data-label="Left") { (format::tokens(done.remaining_tokens)) }
                     }
                 }
             })
@@ -236,10 +348,10 @@ fn ExchangeTable(exchanges: Signal<Vec<Exchange>>) -> View {
         Card {
             CardHeader {
                 h2 { "Tokens and cost of each exchange" }
-                span(class="muted") { "Claude Sonnet 4.5: $0.003 / 1K input, $0.015 / 1K output tokens" }
+                span(class="muted") { "Claude Sonnet 4.5: $3 / million input, $15 / million output tokens" }
             }
             CardBody(flush=true) {
-                Table(label="Exchanges", test_id="exchanges") {
+                Table(label="Exchanges", test_id="exchanges", cards=true) {
                     thead {
                         tr {
                             th(scope="col") { "Prompt" }

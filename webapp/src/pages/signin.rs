@@ -2,8 +2,8 @@ use sycamore::prelude::*;
 use sycamore_router::navigate;
 
 use crate::{
-    api,
-    app::{Session, home_of},
+    api::{self, ApiError},
+    app::{HOME, Session},
     ui::{Alert, Button, Card, CardBody, CardHeader, Input, Size, Tone},
 };
 
@@ -12,10 +12,10 @@ use crate::{
 #[component]
 pub fn SignIn() -> View {
     let session = use_context::<Session>();
-    let restore_error = use_context::<Signal<Option<String>>>();
+    let restore_error = use_context::<Signal<Option<ApiError>>>();
     let key = create_signal(String::new());
     let busy = create_signal(false);
-    let error = create_signal(restore_error.get_clone());
+    let error = create_signal(restore_error.get_clone().map(|e| e.to_string()));
     let submit = move || {
         if busy.get() {
             return;
@@ -26,13 +26,12 @@ pub fn SignIn() -> View {
             match api::sign_in(&key.get_clone()).await {
                 Ok(auth) => {
                     api::store_key(&auth.key);
-                    let home = home_of(&auth);
                     restore_error.set(None);
                     session.auth.set(Some(auth));
-                    navigate(home);
+                    navigate(HOME);
                 }
-                Err(message) => {
-                    error.set(Some(message));
+                Err(err) => {
+                    error.set(Some(err.to_string()));
                     busy.set(false);
                 }
             }
@@ -55,12 +54,12 @@ pub fn SignIn() -> View {
                     }
                 }
                 CardBody {
-                    form(class="stack", on:submit=move |e: web_sys::SubmitEvent| { e.prevent_default(); submit() }) {
+                    form(class="stack", novalidate=true, on:submit=move |e: web_sys::SubmitEvent| { e.prevent_default(); submit() }) {
                         Input(id="api-key", label="API key", value=key, kind="password", placeholder="tmk_…",
                               autocomplete="current-password", required=true,
                               help="Kept only in this browser tab until you sign out or close it.")
                         (move || match error.get_clone() {
-                            Some(message) => view! { Alert(tone=Tone::Danger, title="Could not sign in.".to_string(), message=format!(" {message}"), test_id="signin-error") },
+                            Some(message) => view! { Alert(tone=Tone::Danger, title="Could not sign in.", message=message, test_id="signin-error") },
                             None => view! {},
                         })
                         Button(tone=Tone::Primary, size=Size::Large, kind="submit", full=true, loading=busy, test_id="sign-in", on_click=|| ()) { "Sign in" }

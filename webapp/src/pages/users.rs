@@ -1,14 +1,20 @@
-use sycamore::prelude::*;
-use tokenmeter_client::types::{CreateUserRequest, UpdateLimitRequest, User};
+//! The administrator's user list: live usage of everyone, sorting, create, change a limit,
+//! delete. On narrow screens each row is a card.
 
-use super::LinkChip;
+use sycamore::prelude::*;
+use tokenmeter_client::types::{CreateUserRequest, User};
+
+use super::{
+    LinkChip, LiveStatus,
+    dialogs::{ChangeLimit, DeleteDialog, DeleteUser, IssuedKey, KeyDialog, LimitDialog},
+};
 use crate::{
-    api::{self, Link, Load},
+    api::{self, ApiError, Live},
     app::Session,
     format::{self, Level},
     ui::{
-        Alert, Button, Card, CardBody, CardHeader, Chip, Input, Loading, Modal, Progress, SortHeader, Table, Toasts,
-        Tone, Variant,
+        Alert, Button, Card, CardBody, CardHeader, Chip, Input, Progress, Size, SortHeader, Table, Toasts, Tone,
+        Variant,
     },
 };
 
@@ -35,133 +41,117 @@ fn sorted(mut users: Vec<User>, (by, descending): (SortBy, bool)) -> Vec<User> {
     users
 }
 
-/// The administrator's user list: live usage of everyone, sorting, create, change limit, delete.
-#[component]
-pub fn Users() -> View {
-    let session = use_context::<Session>();
-    let toasts = use_context::<Toasts>();
-    let Some(auth) = session.get() else { return view! {} };
-    let state = create_signal(Load::Loading);
-    let link = create_signal(Link::Connecting);
-    api::follow_users(auth.client.clone(), state, link);
-    let sort = create_signal((SortBy::Usage, true));
+/// The labels of the create form; its messages name the fields the same way.
+const USER_ID: &str = "User ID";
+const TOKEN_LIMIT: &str = "Token limit";
 
-    // Create
-    let new_id = create_signal(String::new());
-    let new_limit = create_signal("100000".to_string());
-    let issue_key = create_signal(true);
-    let creating = create_signal(false);
-    let create_error = create_signal(None::<String>);
-    let issued_key = create_signal(None::<(String, String)>);
-    let key_open = create_signal(false);
-    let client = auth.client.clone();
-    let create = move || {
-        let Ok(limit) = new_limit.get_clone().trim().replace([',', '_', ' '], "").parse::<std::num::NonZeroU64>()
-        else {
-            create_error.set(Some("The token limit must be a whole number of tokens, e.g. 100000.".into()));
-            return;
+/// The create form: its fields, whether it is sending, the last error.
+#[derive(Clone, Copy)]
+struct CreateForm {
+    id: Signal<String>,
+    limit: Signal<String>,
+    issue_key: Signal<bool>,
+    creating: Signal<bool>,
+    error: Signal<Option<String>>,
+}
+
+/// The page's state, as one `Copy` struct of signals with its operations.
+#[derive(Clone, Copy)]
+struct UsersPage {
+    session: Session,
+    toasts: Toasts,
+    live: Live<Vec<User>>,
+    sort: Signal<(SortBy, bool)>,
+    form: CreateForm,
+    limit: LimitDialog,
+    delete: DeleteDialog,
+    key: KeyDialog,
+}
+
+impl UsersPage {
+    fn new() -> Self {
+        Self {
+            session: use_context::<Session>(),
+            toasts: use_context::<Toasts>(),
+            live: Live::new(),
+            sort: create_signal((SortBy::Usage, true)),
+            form: CreateForm {
+                id: create_signal(String::new()),
+                limit: create_signal("100000".to_owned()),
+                issue_key: create_signal(true),
+                creating: create_signal(false),
+                error: create_signal(None),
+            },
+            limit: LimitDialog::new(),
+            delete: DeleteDialog::new(),
+            key: KeyDialog::new(),
+        }
+    }
+
+    /// The user, as the service now has it (after a create or a limit change).
+    fn put(self, user: User) {
+        // Kept in ID order, as the list's stream sends it (its changes are merged by ID).
+        self.live.change(|users| {
+            users.retain(|u| u.user_id != user.user_id);
+            let at = users.partition_point(|u| u.user_id < user.user_id);
+            users.insert(at, user);
+        });
+    }
+
+    fn remove(self, id: &str) {
+        self.live.change(|users| users.retain(|u| u.user_id != id));
+    }
+
+    fn create(self) {
+        let form = self.form;
+        let user_id = form.id.get_clone().trim().to_owned();
+        if user_id.is_empty() {
+            return form.error.set(Some(format!("{USER_ID} is required.")));
+        }
+        let token_limit = match format::parse_tokens(TOKEN_LIMIT, &form.limit.get_clone()) {
+            Ok(limit) => limit,
+            Err(message) => return form.error.set(Some(message)),
         };
+        let Some(auth) = self.session.get() else { return };
         let request = CreateUserRequest {
-            user_id: new_id.get_clone().trim().to_owned(),
-            token_limit: limit,
-            issue_key: Some(issue_key.get()),
+            user_id,
+            token_limit,
+            issue_key: Some(form.issue_key.get()),
             tier: None,
             from_guest: None,
         };
-        let client = client.clone();
-        creating.set(true);
-        create_error.set(None);
+        form.creating.set(true);
         sycamore::futures::spawn_local_scoped(async move {
-            match client.create_user(None, &request).await {
+            match auth.client.create_user(None, &request).await {
                 Ok(created) => {
                     let created = created.into_inner();
                     let id = created.user.user_id.clone();
-                    state.update(|s| {
-                        if let Load::Ready(users) = s {
-                            users.retain(|u| u.user_id != id);
-                            users.push(created.user.clone());
-                        }
-                    });
-                    new_id.set(String::new());
-                    toasts.success(format!("Created {id}."));
+                    form.error.set(None);
+                    form.id.set(String::new());
+                    self.put(created.user);
+                    self.toasts.success(format!("Created {id}."));
                     if let Some(key) = created.api_key {
-                        issued_key.set(Some((id, key.api_key)));
-                        key_open.set(true);
+                        self.key.show(id, key.api_key);
                     }
                 }
-                Err(err) => create_error.set(Some(api::describe(&err))),
+                Err(err) => form
+                    .error
+                    .set(Some(ApiError::from(err).for_form(&[("userId", USER_ID), ("tokenLimit", TOKEN_LIMIT)]))),
             }
-            creating.set(false);
+            form.creating.set(false);
         });
-    };
+    }
+}
 
-    // Change limit
-    let limit_for = create_signal(String::new());
-    let limit_value = create_signal(String::new());
-    let limit_open = create_signal(false);
-    let limit_error = create_signal(None::<String>);
-    let saving = create_signal(false);
-    let client = auth.client.clone();
-    let save_limit = move || {
-        let Ok(limit) = limit_value.get_clone().trim().replace([',', '_', ' '], "").parse::<std::num::NonZeroU64>()
-        else {
-            limit_error.set(Some("Enter a whole number of tokens, e.g. 100000.".into()));
-            return;
-        };
-        let (client, id) = (client.clone(), limit_for.get_clone());
-        saving.set(true);
-        limit_error.set(None);
-        sycamore::futures::spawn_local_scoped(async move {
-            match client.update_user_limit(&id, &UpdateLimitRequest { new_limit: limit }).await {
-                Ok(updated) => {
-                    let user = updated.into_inner().user;
-                    state.update(|s| {
-                        if let Load::Ready(users) = s {
-                            users.iter_mut().filter(|u| u.user_id == user.user_id).for_each(|u| *u = user.clone());
-                        }
-                    });
-                    limit_open.set(false);
-                    toasts.success(format!("{id}'s limit is now {} tokens.", format::tokens(limit.get())));
-                }
-                Err(err) => limit_error.set(Some(api::describe(&err))),
-            }
-            saving.set(false);
-        });
-    };
-
-    // Delete
-    let delete_for = create_signal(String::new());
-    let delete_open = create_signal(false);
-    let deleting = create_signal(false);
-    let client = auth.client.clone();
-    let delete = move || {
-        let (client, id) = (client.clone(), delete_for.get_clone());
-        deleting.set(true);
-        sycamore::futures::spawn_local_scoped(async move {
-            match client.delete_user(&id).await {
-                Ok(_) => {
-                    state.update(|s| {
-                        if let Load::Ready(users) = s {
-                            users.retain(|u| u.user_id != id);
-                        }
-                    });
-                    toasts.success(format!("Deleted {id}."));
-                }
-                Err(err) => toasts.error(api::describe(&err)),
-            }
-            delete_open.set(false);
-            deleting.set(false);
-        });
-    };
-
-    let count = move || match state.get_clone() {
-        Load::Ready(users) => users.len().to_string(),
-        _ => "–".into(),
-    };
-    let rows = create_memo(move || match state.get_clone() {
-        Load::Ready(users) => sorted(users, sort.get()),
-        _ => Vec::new(),
-    });
+#[component]
+pub fn Users() -> View {
+    let page = UsersPage::new();
+    let Some(auth) = page.session.get() else { return view! {} };
+    api::follow_users(auth.client.clone(), page.live);
+    let count = move || page.live.value.with(|v| v.as_ref().map_or("–".into(), |users| users.len().to_string()));
+    let rows = create_memo(move || sorted(page.live.value.get_clone().unwrap_or_default(), page.sort.get()));
+    let empty = move || page.live.value.with(|v| v.as_ref().is_some_and(Vec::is_empty));
+    let form = page.form;
     view! {
         Card {
             CardBody {
@@ -171,8 +161,8 @@ pub fn Users() -> View {
                         p(class="subtitle") { "Every user's token usage, live." }
                     }
                     div(class="row") {
-                        LinkChip(link=link)
-                        div(style="text-align: right") {
+                        LinkChip(link=page.live.link)
+                        div(class="count") {
                             div(class="stat-value", data-testid="user-count") { (count) }
                             div(class="stat-note") { "Total users" }
                         }
@@ -183,45 +173,40 @@ pub fn Users() -> View {
         Card(label="Create a user") {
             CardHeader { h2 { "Create a user" } }
             CardBody {
-                form(class="stack", on:submit=move |e: web_sys::SubmitEvent| { e.prevent_default(); create() }) {
+                form(class="stack", novalidate=true, on:submit=move |e: web_sys::SubmitEvent| { e.prevent_default(); page.create() }) {
                     div(class="form-grid") {
-                        Input(id="new-user-id", label="User ID", value=new_id, placeholder="e.g. user-123", required=true,
+                        Input(id="new-user-id", label=USER_ID, value=form.id, placeholder="e.g. user-123", required=true,
                               help="Letters, digits, . _ - @ (up to 128).")
-                        Input(id="new-user-limit", label="Token limit", value=new_limit, mode="numeric", required=true,
+                        Input(id="new-user-limit", label=TOKEN_LIMIT, value=form.limit, mode="numeric", required=true,
                               help="A positive whole number.")
                         div(class="form-actions field") {
-                            Button(tone=Tone::Primary, kind="submit", loading=creating, full=true, test_id="create-user",
-                                   disabled=move || new_id.with(|v| v.trim().is_empty()), on_click=|| ()) { "Create user" }
+                            Button(tone=Tone::Primary, kind="submit", loading=form.creating, full=true, test_id="create-user", on_click=|| ()) { "Create user" }
                         }
                     }
                     label(class="checkbox") {
-                        input(r#type="checkbox", bind:checked=issue_key)
+                        input(r#type="checkbox", bind:checked=form.issue_key)
                         "Also issue the user's API key (shown once)"
                     }
-                    (move || match create_error.get_clone() {
-                        Some(message) => view! { Alert(tone=Tone::Danger, title="The user was not created.".to_string(), message=format!(" {message}"), test_id="create-error") },
+                    (move || match form.error.get_clone() {
+                        Some(message) => view! { Alert(tone=Tone::Danger, title="The user was not created.", message=message, test_id="create-error") },
                         None => view! {},
                     })
                 }
             }
         }
+        LiveStatus(live=page.live, loading="Loading users…", failed="The user list could not be refreshed.")
         Card(label="Users") {
-            (move || match state.get_clone() {
-                Load::Loading => view! { div(class="card-body") { Loading(what="Loading users…") } },
-                Load::Failed(message) => view! { div(class="card-body") { Alert(tone=Tone::Danger, title="Users could not be loaded.".to_string(), message=format!(" {message}"), test_id="load-error") } },
-                Load::Ready(users) if users.is_empty() => view! { div(class="empty") { "No users yet. Create the first one above." } },
-                Load::Ready(_) => view! {},
-            })
-            Table(label="Users", test_id="users-table") {
+            (move || if empty() { view! { div(class="empty") { "No users yet. Create the first one above." } } } else { view! {} })
+            Table(label="Users", test_id="users-table", cards=true) {
                 thead {
                     tr {
-                        SortHeader(label="User ID", key=SortBy::User, sort=sort)
-                        SortHeader(label="Usage", key=SortBy::Usage, sort=sort, numeric=true)
-                        SortHeader(label="Limit", key=SortBy::Limit, sort=sort, numeric=true)
-                        SortHeader(label="Usage %", key=SortBy::Percentage, sort=sort)
-                        th(scope="col", class="hide-md") { "Status" }
+                        SortHeader(label="User ID", key=SortBy::User, sort=page.sort)
+                        SortHeader(label="Usage", key=SortBy::Usage, sort=page.sort, numeric=true)
+                        SortHeader(label="Limit", key=SortBy::Limit, sort=page.sort, numeric=true)
+                        SortHeader(label="Usage %", key=SortBy::Percentage, sort=page.sort)
+                        th(scope="col") { "Status" }
                         th(scope="col", style="text-align: right") { "Cost" }
-                        th(scope="col", class="hide-md") { "Last updated" }
+                        th(scope="col") { "Last updated" }
                         th(scope="col", style="text-align: right") { "Actions" }
                     }
                 }
@@ -229,87 +214,62 @@ pub fn Users() -> View {
                     Keyed(
                         list=rows,
                         key=|u: &User| (u.user_id.clone(), u.token_usage, u.token_limit, u.last_updated.clone()),
-                        view=move |u: User| {
-                            let level = Level::of(u.percentage_used);
-                            let tone = level.tone();
-                            let label = level.label();
-                            let id = u.user_id.clone();
-                            let href = format!("/admin/users/{id}");
-                            let (for_limit, for_delete) = (id.clone(), id.clone());
-                            let limit_now = u.token_limit.to_string();
-                            let usage = format::tokens(u.token_usage);
-                            let limit = format::tokens(u.token_limit);
-                            let bar_label = format!("{id} usage");
-                            let pct_value = u.percentage_used;
-                            let pct = format::percent(u.percentage_used);
-                            let cost = format::dollars(u.total_cost);
-                            let updated = format::timestamp(&u.last_updated);
-                            let limit_test = format!("limit-{id}");
-                            let delete_test = format!("delete-{id}");
-                            let row_id = id.clone();
-                            view! {
-                                tr(data-user=row_id) {
-                                    td { a(href=href) { (id) } }
-                                    td(class="num", data-testid="usage") { (usage) }
-                                    td(class="num", data-testid="limit") { (limit) }
-                                    td {
-                                        div(class="pct-cell") {
-                                            Progress(label=bar_label, value=pct_value, tone=tone, small=true)
-                                            span(data-testid="percentage") { (pct) }
-                                        }
-                                    }
-                                    td(class="hide-md") { Chip(text=label, tone=tone) }
-                                    td(class="num tone-success") { (cost) }
-                                    td(class="mono muted hide-md") { (updated) }
-                                    td(class="actions") {
-                                        div(class="row", style="justify-content: flex-end; flex-wrap: nowrap") {
-                                            Button(variant=Variant::Bordered, size=crate::ui::Size::Small, test_id=limit_test,
-                                                   on_click=move || {
-                                                       limit_for.set(for_limit.clone());
-                                                       limit_value.set(limit_now.clone());
-                                                       limit_error.set(None);
-                                                       limit_open.set(true);
-                                                   }) { "Limit" }
-                                            Button(variant=Variant::Flat, tone=Tone::Danger, size=crate::ui::Size::Small, test_id=delete_test,
-                                                   on_click=move || { delete_for.set(for_delete.clone()); delete_open.set(true); }) { "Delete" }
-                                        }
-                                    }
-                                }
-                            }
-                        },
+                        view=move |u: User| view! { UserRow(page=page, user=u) },
                     )
                 }
             }
         }
-        Modal(open=limit_open, id="limit-modal", title=move || format!("Change {}'s limit", limit_for.get_clone())) {
-            form(on:submit=move |e: web_sys::SubmitEvent| { e.prevent_default(); save_limit() }) {
-                div(class="modal-body") {
-                    Input(id="new-limit", label="New token limit", value=limit_value, mode="numeric",
-                          help="A positive whole number. It may be below current usage.",
-                          error=move || limit_error.get_clone())
+        ChangeLimit(dialog=page.limit, on_saved=move |user| page.put(user))
+        DeleteUser(dialog=page.delete, on_deleted=move |id: String| page.remove(&id))
+        IssuedKey(dialog=page.key)
+    }
+}
+
+/// One user's row (a card on narrow screens: each cell says its column in `data-label`).
+#[component(inline_props)]
+fn UserRow(page: UsersPage, user: User) -> View {
+    let level = Level::of(user.percentage_used);
+    let tone = level.tone();
+    let id = user.user_id.clone();
+    let href = format!("/admin/users/{id}");
+    let (cost, recorded_only) = format::cost_of(user.total_cost, user.token_usage);
+    let cost_class = if user.total_cost > 0.0 { "num tone-success" } else { "num" };
+    // Tokens recorded without a model call cost nothing here: the label says so instead of $0.
+    let cost = match recorded_only {
+        Some(label) => view! { span(class="cell-note") { (label) } },
+        None => view! { (cost) },
+    };
+    let bar_label = format!("{id} usage");
+    let (row, for_delete, limit_test, delete_test) =
+        (id.clone(), id.clone(), format!("limit-{id}"), format!("delete-{id}"));
+    let usage = format::tokens(user.token_usage);
+    let limit = format::tokens(user.token_limit);
+    let pct_value = user.percentage_used;
+    let pct = format::percent(user.percentage_used);
+    let updated = format::timestamp(&user.last_updated);
+    let (date, time) =
+        updated.split_once(' ').map(|(d, t)| (d.to_owned(), t.to_owned())).unwrap_or((updated, String::new()));
+    view! {
+        tr(data-user=row) {
+            td(class="cell-title", data-label="User ID") { a(href=href) { (id) } }
+            td(class="num", data-label="Usage", data-testid="usage") { (usage) }
+            td(class="num", data-label="Limit", data-testid="limit") { (limit) }
+            td(data-label="Usage %") {
+                div(class="pct-cell") {
+                    Progress(label=bar_label, value=pct_value, tone=tone, small=true)
+                    span(data-testid="percentage") { (pct) }
                 }
-                div(class="modal-footer") {
-                    Button(variant=Variant::Light, on_click=move || limit_open.set(false)) { "Cancel" }
-                    Button(tone=Tone::Primary, kind="submit", loading=saving, test_id="save-limit", on_click=|| ()) { "Save limit" }
+            }
+            td(data-label="Status") { Chip(text=level.label(), tone=tone) }
+            td(class=cost_class, data-label="Cost", data-testid="cost") { (cost) }
+            td(class="mono when", data-label="Last updated") { span { (date) } span { (time) } }
+            td(class="actions", data-label="Actions") {
+                div(class="row row-end") {
+                    Button(variant=Variant::Bordered, size=Size::Small, test_id=limit_test,
+                           on_click=move || page.limit.open_for(&user)) { "Limit" }
+                    Button(variant=Variant::Flat, tone=Tone::Danger, size=Size::Small, test_id=delete_test,
+                           on_click=move || page.delete.open_for(&for_delete)) { "Delete" }
                 }
-            }
-        }
-        Modal(open=delete_open, id="delete-modal", title=move || format!("Delete {}?", delete_for.get_clone())) {
-            div(class="modal-body") {
-                p { "Deleting " strong { (move || delete_for.get_clone()) } " removes their usage and limit and revokes their API keys. This cannot be undone." }
-            }
-            div(class="modal-footer") {
-                Button(variant=Variant::Light, on_click=move || delete_open.set(false)) { "Cancel" }
-                Button(tone=Tone::Danger, loading=deleting, test_id="confirm-delete", on_click=delete) { "Delete" }
-            }
-        }
-        Modal(open=key_open, id="key-modal", title="The new user's API key") {
-            div(class="modal-body") {
-                p { "This key is shown only once. Give it to " strong { (move || issued_key.get_clone().map(|k| k.0).unwrap_or_default()) } "; they sign in with it." }
-                div(class="key-reveal", data-testid="issued-key") { (move || issued_key.get_clone().map(|k| k.1).unwrap_or_default()) }
-            }
-            div(class="modal-footer") {
-                Button(tone=Tone::Primary, on_click=move || key_open.set(false)) { "Done" }
             }
         }
     }

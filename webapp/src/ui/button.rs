@@ -32,8 +32,8 @@ pub fn Button<F: Fn() + 'static>(
     #[prop(setter(into), default = MaybeDyn::Static(false))] disabled: MaybeDyn<bool>,
     #[prop(default = "button")] kind: &'static str,
     #[prop(default)] full: bool,
-    #[prop(default)] label: &'static str,
-    #[prop(default, setter(into))] test_id: String,
+    #[prop(default, setter(strip_option))] label: Option<&'static str>,
+    #[prop(default, setter(into, strip_option))] test_id: Option<String>,
     on_click: F,
 ) -> View {
     let class = {
@@ -59,8 +59,6 @@ pub fn Button<F: Fn() + 'static>(
     let busy = loading.clone();
     let busy_for_attr = loading.clone();
     let children = children.call();
-    let label = (!label.is_empty()).then_some(label);
-    let test_id = (!test_id.is_empty()).then_some(test_id);
     view! {
         button(
             class=class,

@@ -6,9 +6,12 @@ use super::Tone;
 
 /// HeroUI's Card: a raised surface. Compose with [`CardHeader`] and [`CardBody`].
 #[component(inline_props)]
-pub fn Card(children: Children, #[prop(default)] class: &'static str, #[prop(default)] label: &'static str) -> View {
-    let label = (!label.is_empty()).then_some(label);
-    let class = format!("card {class}");
+pub fn Card(
+    children: Children,
+    #[prop(default, setter(strip_option))] class: Option<&'static str>,
+    #[prop(default, setter(strip_option))] label: Option<&'static str>,
+) -> View {
+    let class = format!("card {}", class.unwrap_or_default());
     let children = children.call();
     view! {
         section(class=class, aria-label=label) { (children) }
@@ -36,7 +39,7 @@ pub fn Stat(
     #[prop(setter(into))] value: MaybeDyn<Cow<'static, str>>,
     #[prop(setter(into))] note: MaybeDyn<Cow<'static, str>>,
     #[prop(setter(into), default = MaybeDyn::Static(Tone::Default))] tone: MaybeDyn<Tone>,
-    #[prop(default)] test_id: &'static str,
+    #[prop(default, setter(strip_option))] test_id: Option<&'static str>,
 ) -> View {
     let class = move || format!("stat-value tone-{}", tone.get().name());
     view! {
@@ -55,19 +58,18 @@ pub fn Stat(
 #[component(inline_props)]
 pub fn Alert(
     tone: Tone,
-    title: String,
-    #[prop(default)] message: String,
-    #[prop(default)] test_id: &'static str,
+    #[prop(setter(into))] title: String,
+    #[prop(default, setter(into, strip_option))] message: Option<String>,
+    #[prop(default, setter(strip_option))] test_id: Option<&'static str>,
 ) -> View {
     let role = match tone {
         Tone::Danger | Tone::Warning => "alert",
         _ => "status",
     };
     let class = format!("alert alert-{}", tone.name());
-    let message = if message.is_empty() {
-        view! {}
-    } else {
-        view! { span { (message) } }
+    let message = match message {
+        Some(message) => view! { span { " " (message) } },
+        None => view! {},
     };
     view! {
         div(class=class, role=role, data-testid=test_id) {

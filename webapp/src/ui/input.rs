@@ -8,10 +8,10 @@ pub fn Input(
     label: &'static str,
     value: Signal<String>,
     #[prop(default = "text")] kind: &'static str,
-    #[prop(default)] placeholder: &'static str,
-    #[prop(default)] help: &'static str,
-    #[prop(default)] mode: &'static str,
-    #[prop(default)] autocomplete: &'static str,
+    #[prop(default, setter(strip_option))] placeholder: Option<&'static str>,
+    #[prop(default, setter(strip_option))] help: Option<&'static str>,
+    #[prop(default, setter(strip_option))] mode: Option<&'static str>,
+    #[prop(default, setter(strip_option))] autocomplete: Option<&'static str>,
     #[prop(default)] required: bool,
     #[prop(setter(into), default = MaybeDyn::Static(None))] error: MaybeDyn<Option<String>>,
 ) -> View {
@@ -19,8 +19,6 @@ pub fn Input(
     let described_by = described.clone();
     let invalid_error = error.clone();
     let invalid = move || invalid_error.get_clone().is_some().to_string();
-    let mode = (!mode.is_empty()).then_some(mode);
-    let autocomplete = (!autocomplete.is_empty()).then_some(autocomplete);
     view! {
         div(class="field") {
             label(r#for=id) { (label) }
@@ -39,8 +37,10 @@ pub fn Input(
             div(id=described) {
                 (move || match error.get_clone() {
                     Some(message) => view! { div(class="field-error") { (message) } },
-                    None if !help.is_empty() => view! { div(class="field-help") { (help) } },
-                    None => view! {},
+                    None => match help {
+                        Some(help) => view! { div(class="field-help") { (help) } },
+                        None => view! {},
+                    },
                 })
             }
         }

@@ -11,6 +11,7 @@ mod navbar;
 mod progress;
 mod spinner;
 mod table;
+mod tabs;
 mod toast;
 
 pub use button::{Button, Size, Variant};
@@ -22,6 +23,7 @@ pub use navbar::{NavLink, Navbar};
 pub use progress::Progress;
 pub use spinner::{Loading, Spinner};
 pub use table::{SortHeader, Table};
+pub use tabs::{Tabs, tab_id};
 pub use toast::{ToastKind, Toaster, Toasts};
 
 /// HeroUI's `color` prop: the semantic colour of a component.

@@ -1,17 +1,24 @@
-use std::borrow::Cow;
+use std::{borrow::Cow, rc::Rc};
 
 use sycamore::prelude::*;
 use wasm_bindgen::JsCast;
 
-/// HeroUI's Modal: a labelled `dialog` over a backdrop. Escape or the close button closes it;
-/// opening moves the focus into it.
+/// HeroUI's Modal: a labelled `dialog` over a backdrop. Escape, the close button or a click on
+/// the backdrop closes it, or, when `on_dismiss` is given, calls that instead (a dialog that
+/// asks first). Opening moves the focus into it; closing gives it back.
 #[component(inline_props)]
 pub fn Modal(
     open: Signal<bool>,
     id: &'static str,
     #[prop(setter(into))] title: MaybeDyn<Cow<'static, str>>,
     children: Children,
+    #[prop(default, setter(strip_option))] on_dismiss: Option<Rc<dyn Fn()>>,
 ) -> View {
+    let dismiss = move || match &on_dismiss {
+        Some(ask) => ask(),
+        None => open.set(false),
+    };
+    let (dismiss_key, dismiss_backdrop) = (dismiss.clone(), dismiss.clone());
     let dialog = create_node_ref();
     // Where the focus was before opening: it goes back there on closing.
     let opener = create_signal(None::<web_sys::HtmlElement>);
@@ -49,16 +56,16 @@ pub fn Modal(
         div(
             class="modal-backdrop",
             hidden=move || !open.get(),
-            on:keydown=move |e: web_sys::KeyboardEvent| if e.key() == "Escape" { open.set(false) },
+            on:keydown=move |e: web_sys::KeyboardEvent| if e.key() == "Escape" { e.prevent_default(); dismiss_key() },
             on:click=move |e: web_sys::MouseEvent| {
                 let on_backdrop = e.target().zip(e.current_target()).is_some_and(|(t, c)| t == c);
-                if on_backdrop { open.set(false) }
+                if on_backdrop { dismiss_backdrop() }
             },
         ) {
             div(r#ref=dialog, id=id, class="modal", role="dialog", aria-modal="true", aria-labelledby=labelled_by, tabindex="-1") {
                 div(class="modal-header") {
                     h2(id=title_id) { (move || title.get_clone()) }
-                    button(class="icon-btn", r#type="button", aria-label="Close", on:click=move |_| open.set(false)) { "×" }
+                    button(class="icon-btn", r#type="button", aria-label="Close", on:click=move |_| dismiss()) { "×" }
                 }
                 (children)
             }

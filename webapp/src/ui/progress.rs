@@ -12,17 +12,16 @@ pub fn Progress(
     #[prop(setter(into))] value: MaybeDyn<f64>,
     #[prop(setter(into), default = MaybeDyn::Static(Tone::Primary))] tone: MaybeDyn<Tone>,
     #[prop(default)] small: bool,
-    #[prop(default)] start: String,
+    #[prop(default, setter(into, strip_option))] start: Option<String>,
     #[prop(setter(into), default = MaybeDyn::Static(Cow::Borrowed("")))] end: MaybeDyn<Cow<'static, str>>,
 ) -> View {
     let shown = value.clone();
     let width = move || format!("width: {:.2}%", value.get().clamp(0.0, 100.0));
     let now = move || format!("{:.0}", shown.get().clamp(0.0, 100.0));
     let class = move || format!("progress progress-{}{}", tone.get().name(), if small { " progress-sm" } else { "" });
-    let labels = if start.is_empty() {
-        view! {}
-    } else {
-        view! { div(class="progress-labels") { span { (start) } span { (move || end.get_clone()) } } }
+    let labels = match start {
+        Some(start) => view! { div(class="progress-labels") { span { (start) } span { (move || end.get_clone()) } } },
+        None => view! {},
     };
     view! {
         div(class=class) {

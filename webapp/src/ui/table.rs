@@ -1,12 +1,20 @@
 use sycamore::prelude::*;
 
-/// HeroUI's Table: a labelled, horizontally scrollable table with HeroUI's header row.
+/// HeroUI's Table: a labelled, horizontally scrollable table with HeroUI's header row. With
+/// `cards`, each row becomes a card on narrow screens (every cell then shows its column's
+/// name from its `data-label`).
 #[component(inline_props)]
-pub fn Table(label: &'static str, children: Children, #[prop(default)] test_id: &'static str) -> View {
+pub fn Table(
+    label: &'static str,
+    children: Children,
+    #[prop(default, setter(strip_option))] test_id: Option<&'static str>,
+    #[prop(default)] cards: bool,
+) -> View {
     let children = children.call();
+    let class = if cards { "table table-cards" } else { "table" };
     view! {
         div(class="table-wrap table-pad") {
-            table(class="table", aria-label=label, data-testid=test_id) { (children) }
+            table(class=class, aria-label=label, data-testid=test_id) { (children) }
         }
     }
 }
@@ -19,7 +27,6 @@ pub fn SortHeader<K: PartialEq + Copy + 'static>(
     key: K,
     sort: Signal<(K, bool)>,
     #[prop(default)] numeric: bool,
-    #[prop(default)] class: &'static str,
 ) -> View {
     let active = move || sort.with(|(k, _)| *k == key);
     let aria = move || match sort.get() {
@@ -34,7 +41,7 @@ pub fn SortHeader<K: PartialEq + Copy + 'static>(
     };
     let style = if numeric { "text-align: right" } else { "" };
     view! {
-        th(scope="col", aria-sort=aria, style=style, class=class) {
+        th(scope="col", aria-sort=aria, style=style) {
             button(
                 class="sort-btn",
                 r#type="button",

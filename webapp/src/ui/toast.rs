@@ -43,7 +43,7 @@ impl Toasts {
         self.items.update(|items| items.push(Toast { id, kind, text }));
         // Not scoped to the page that raised it: the toast outlives a navigation.
         sycamore::futures::spawn_local(async move {
-            crate::api::sleep(TOAST_MS).await;
+            crate::timer::sleep(TOAST_MS).await;
             self.dismiss(id);
         });
     }

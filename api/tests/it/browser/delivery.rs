@@ -1,0 +1,94 @@
+//! How the app reaches a browser: a cold load under 250 KB on the wire, measured by the
+//! browser itself, hashed assets cached for good, and the keyboard paths through it.
+
+use std::time::Duration;
+
+use super::driver::{ONE_BROWSER, PATIENCE, built_web_app, open_browser};
+use crate::helpers::{ADMIN_KEY, TestApp};
+
+/// The budget of a cold load, over the wire (README: the web app download).
+const BUDGET_BYTES: u64 = 250 * 1024;
+
+/// What the page has downloaded, by its own Resource Timing: the document and every
+/// resource, in bytes over the wire (headers included), and each resource's share.
+const TRANSFERRED: &str = r#"
+    const nav = performance.getEntriesByType("navigation")[0];
+    const resources = performance.getEntriesByType("resource");
+    return {
+        total: nav.transferSize + resources.reduce((sum, r) => sum + r.transferSize, 0),
+        files: resources.map((r) => [r.name, r.transferSize, r.encodedBodySize, r.decodedBodySize]),
+    };
+"#;
+
+#[tokio::test]
+async fn a_cold_load_is_under_250_kb_on_the_wire_and_a_warm_one_downloads_no_asset() {
+    let _one = ONE_BROWSER.lock().await;
+    let app = TestApp::builder().web(&built_web_app()).spawn().await;
+    let browser = open_browser(&app).await; // a fresh profile: nothing cached
+    browser.goto("/signin").await;
+    browser.wait_for("#api-key").await;
+    let cold = browser.c.execute(TRANSFERRED, vec![]).await.unwrap();
+    let total = cold["total"].as_u64().unwrap();
+    let files = cold["files"].as_array().unwrap().clone();
+    eprintln!("cold load: {total} bytes over the wire: {files:?}");
+    let wasm = files.iter().find(|f| f[0].as_str().unwrap().ends_with(".wasm")).expect("the wasm was loaded");
+    assert!(wasm[2].as_u64() < wasm[3].as_u64(), "the wasm arrives compressed: {wasm:?}");
+    assert!(total > 100 * 1024, "the measure saw the whole app ({total} bytes)");
+    assert!(total < BUDGET_BYTES, "a cold load downloads {total} bytes, over the {BUDGET_BYTES}-byte budget");
+
+    // Hashed assets are immutable: a reload fetches only index.html (revalidated).
+    browser.c.refresh().await.unwrap();
+    browser.wait_for("#api-key").await;
+    let warm = browser.c.execute(TRANSFERRED, vec![]).await.unwrap();
+    for file in warm["files"].as_array().unwrap() {
+        assert_eq!(file[1].as_u64(), Some(0), "{file:?} came from the cache");
+    }
+}
+
+#[tokio::test]
+async fn the_keyboard_alone_signs_in_moves_between_views_and_switches_snippet_languages() {
+    let _one = ONE_BROWSER.lock().await;
+    let app = TestApp::builder().web(&built_web_app()).spawn().await;
+    app.create_user("ida", 1000).await;
+    let browser = open_browser(&app).await;
+    browser.goto("/signin").await;
+    browser.wait_for("#api-key").await;
+
+    // Tab to the key field, type, Enter.
+    browser.press("\u{E004}").await;
+    browser.wait_focus("api-key").await;
+    browser.press(ADMIN_KEY).await;
+    browser.press("\u{E007}").await;
+    browser.wait_for("[data-testid=total-users]").await;
+
+    // The skip link comes first and leads to the content; then the navigation.
+    browser.press("\u{E004}").await;
+    let focused = browser.c.execute("return document.activeElement.className", vec![]).await.unwrap();
+    assert_eq!(focused, "skip-link");
+    browser.press("\u{E007}").await;
+    browser.wait_focus("main").await;
+    browser.c.execute("document.querySelector(\"a[href='/admin/users']\").focus()", vec![]).await.unwrap();
+    browser.press("\u{E007}").await;
+    browser.wait_text("[data-testid=user-count]", PATIENCE, |t| t == "1").await;
+
+    // Sorting from the keyboard: a header is a button.
+    browser.c.execute("document.querySelector('button[data-sort=Limit]').focus()", vec![]).await.unwrap();
+    browser.press("\u{E007}").await;
+    browser.wait_text("th[aria-sort=descending]", PATIENCE, |t| t.to_lowercase().starts_with("limit")).await;
+
+    // Snippets: the language tabs follow the arrow keys.
+    browser.goto("/snippets/ida").await;
+    browser.wait_for("#lang-tab-0").await;
+    browser.c.execute("document.getElementById('lang-tab-0').focus()", vec![]).await.unwrap();
+    browser.press("\u{E014}").await; // ArrowRight
+    browser.wait_focus("lang-tab-1").await;
+    browser
+        .wait_text("#lang-panel [data-testid=snippet]", PATIENCE, |t| t.contains("client.invoke_model(\"ida\""))
+        .await;
+    browser.press("\u{E014}\u{E014}").await;
+    browser.wait_text("#lang-panel [data-testid=snippet]", PATIENCE, |t| t.contains("requests.post")).await;
+    browser.press("\u{E012}").await; // ArrowLeft
+    browser
+        .wait_text("#lang-panel [data-testid=snippet]", Duration::from_secs(5), |t| t.contains("await fetch("))
+        .await;
+}
