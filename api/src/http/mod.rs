@@ -17,6 +17,7 @@ mod quota_views;
 mod quotas;
 mod read_body;
 mod request_id;
+mod request_limits;
 mod routes;
 mod server;
 mod strings;
@@ -32,7 +33,8 @@ use poem::{
 };
 use poem_openapi::{OpenApiService, OperationId, Tags};
 
-pub use error::{ApiError, ErrorBody, ErrorDetails, MAX_BODY_BYTES};
+pub use error::{ApiError, ErrorBody, ErrorDetails};
+pub use request_limits::MAX_BODY_BYTES;
 pub use server::{HttpServer, ServerLimits, run_on_lambda, stop_on_signals};
 pub use web::WebApp;
 
@@ -163,12 +165,12 @@ pub fn endpoint(services: Services, cors_origins: &[String], web: WebApp) -> imp
 /// refuses far larger ones itself, without our JSON body: see the README).
 async fn refuse_oversized_heads<E: Endpoint>(next: E, req: poem::Request) -> poem::Result<poem::Response> {
     let uri = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
-    if uri > error::MAX_URI_BYTES {
+    if uri > request_limits::MAX_URI_BYTES {
         return Ok(ApiError::<error::AnyCode>::uri_too_long().as_response());
     }
     let headers = req.headers();
     let header_bytes: usize = headers.iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
-    if headers.len() > error::MAX_HEADERS || header_bytes > error::MAX_HEADER_BYTES {
+    if headers.len() > request_limits::MAX_HEADERS || header_bytes > request_limits::MAX_HEADER_BYTES {
         return Ok(ApiError::<error::AnyCode>::header_too_large().as_response());
     }
     next.call(req).await.map(IntoResponse::into_response)

@@ -14,7 +14,8 @@ use poem::{
 };
 
 use super::{
-    error::{AnyCode, ApiError, MAX_BODY_BYTES},
+    error::{AnyCode, ApiError},
+    request_limits::MAX_BODY_BYTES,
     server::BodyTimeout,
 };
 

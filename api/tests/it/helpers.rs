@@ -24,7 +24,10 @@ use tokenmeter_client::{Client, types};
 
 use crate::dynamodb_local;
 
+mod requests;
 mod restart;
+
+pub(crate) use requests::{ask, error_of, new_limit, new_user, usage};
 
 /// The start-up admin key every test app is given.
 pub(crate) const ADMIN_KEY: &str = "test-admin-key-0123456789";
@@ -334,48 +337,6 @@ impl TestApp {
         }
         let text = response.text().await.expect("body");
         (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}")))
-    }
-}
-
-/// A request creating `id` with `limit` and nothing else.
-pub(crate) fn new_user(id: &str, limit: u64) -> types::CreateUserRequest {
-    types::CreateUserRequest {
-        user_id: id.into(),
-        token_limit: std::num::NonZeroU64::new(limit).expect("a positive limit"),
-        issue_key: None,
-        tier: None,
-        from_guest: None,
-    }
-}
-
-/// A call asking `prompt` and nothing else.
-pub(crate) fn ask(prompt: &str) -> types::InvokeRequest {
-    types::InvokeRequest {
-        prompt: prompt.into(),
-        system: None,
-        max_output_tokens: None,
-        model: None,
-        history: Vec::new(),
-    }
-}
-
-/// A usage record of `tokens` without a model.
-pub(crate) fn usage(tokens: u64) -> types::RecordUsageRequest {
-    types::RecordUsageRequest { tokens_consumed: tokens, input_tokens: None, output_tokens: None, model: None }
-}
-
-/// A limit change to `limit`.
-pub(crate) fn new_limit(limit: u64) -> types::UpdateLimitRequest {
-    types::UpdateLimitRequest { new_limit: std::num::NonZeroU64::new(limit).expect("a positive limit") }
-}
-
-/// The error body of a failed client call.
-pub(crate) fn error_of<T: std::fmt::Debug>(
-    result: Result<T, tokenmeter_client::Error<types::ErrorBody>>,
-) -> (u16, types::ErrorBody) {
-    match result {
-        Err(tokenmeter_client::Error::ErrorResponse(response)) => (response.status().as_u16(), response.into_inner()),
-        other => panic!("expected an error response, got {other:?}"),
     }
 }
 

@@ -39,7 +39,7 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 
 use super::ServerLimits;
-use crate::http::error::MAX_HEADERS;
+use crate::http::request_limits::MAX_HEADERS;
 
 /// The socket's send buffer (Linux doubles it for its own bookkeeping).
 const SEND_BUFFER: usize = 128 * 1024;
