@@ -34,7 +34,12 @@ progenitor::generate_api!(
     interface = Positional,
     derives = [PartialEq],
     replace = {
+        GuestKey = String,
+        IdempotencyKey = str,
+        KeyIdParam = str,
         KeyLabel = String,
+        ModelId = String,
+        ModelScope = String,
         PromptText = String,
         TierName = String,
         TierNameParam = str,
@@ -43,6 +48,9 @@ progenitor::generate_api!(
         UserIdParam = str,
     },
 );
+
+// progenitor reads the spec without telling cargo: this makes the client rebuild when it changes.
+const _SPEC: &[u8] = include_bytes!("../../openapi/openapi.json");
 
 mod retry;
 

@@ -40,6 +40,10 @@ pub enum Error {
     IdempotencyKeyReused,
     #[error("guest access is off")]
     GuestsDisabled,
+    #[error("the key is not a live guest's key")]
+    GuestNotFound,
+    #[error("the guest has calls in flight")]
+    GuestBusy,
     #[error("too many guests from one address; retry in {retry_after_secs} s")]
     GuestRateLimited { retry_after_secs: u64 },
     #[error(transparent)]
@@ -123,6 +127,8 @@ impl Error {
             Error::IdempotencyInProgress => ErrorCode::IdempotencyInProgress,
             Error::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
             Error::GuestsDisabled => ErrorCode::GuestsDisabled,
+            Error::GuestNotFound => ErrorCode::GuestNotFound,
+            Error::GuestBusy => ErrorCode::GuestBusy,
             Error::GuestRateLimited { .. } => ErrorCode::GuestRateLimited,
             Error::Model(model) => model.code(),
             Error::StoreUnavailable(_) => ErrorCode::StoreUnavailable,

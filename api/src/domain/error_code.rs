@@ -56,6 +56,8 @@ error_codes! {
     TokenLimitExceeded => "token_limit_exceeded", "The user's lifetime token limit has no room for the call.";
     QuotaExceeded => "quota_exceeded", "A quota rule has no room for the call; `details` names it and when it resets.";
     GuestsDisabled => "guests_disabled", "Guest access is off on this service.";
+    GuestNotFound => "guest_not_found", "`fromGuest` is not the key of a live guest.";
+    GuestBusy => "guest_busy", "The guest has calls in flight; retry when they finish.";
     GuestRateLimited => "guest_rate_limited", "Too many guests were created from this address; `Retry-After` says when to try again.";
     ModelThrottled => "model_throttled", "The model provider is throttling requests.";
     ModelTimeout => "model_timeout", "The model did not answer in time.";

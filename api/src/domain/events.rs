@@ -159,32 +159,34 @@ impl Totals {
         totals
     }
 
+    /// Adds `other`'s sums (saturating: sums of recorded usage can be huge).
     pub fn add(&mut self, other: &Totals) {
-        self.calls += other.calls;
-        self.records += other.records;
-        self.errors += other.errors;
+        let add = |mine: &mut u64, theirs: u64| *mine = mine.saturating_add(theirs);
+        add(&mut self.calls, other.calls);
+        add(&mut self.records, other.records);
+        add(&mut self.errors, other.errors);
         for (code, n) in &other.errors_by_code {
-            *self.errors_by_code.entry(code.clone()).or_default() += n;
+            add(self.errors_by_code.entry(code.clone()).or_default(), *n);
         }
-        self.input_tokens += other.input_tokens;
-        self.output_tokens += other.output_tokens;
-        self.cache_read_tokens += other.cache_read_tokens;
-        self.cache_write_tokens += other.cache_write_tokens;
+        add(&mut self.input_tokens, other.input_tokens);
+        add(&mut self.output_tokens, other.output_tokens);
+        add(&mut self.cache_read_tokens, other.cache_read_tokens);
+        add(&mut self.cache_write_tokens, other.cache_write_tokens);
         self.cost = self.cost + other.cost;
-        self.latency_sum_ms += other.latency_sum_ms;
+        add(&mut self.latency_sum_ms, other.latency_sum_ms);
         for (mine, theirs) in self.latency_buckets.iter_mut().zip(other.latency_buckets) {
-            *mine += theirs;
+            add(mine, theirs);
         }
     }
 
     /// Successful calls, the latency figures' population.
     pub fn timed_calls(&self) -> u64 {
-        self.latency_buckets.iter().sum()
+        self.latency_buckets.iter().fold(0u64, |sum, n| sum.saturating_add(*n))
     }
 
     /// Input tokens of every kind (cache reads and writes included).
     pub fn all_input_tokens(&self) -> u64 {
-        self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+        self.input_tokens.saturating_add(self.cache_read_tokens).saturating_add(self.cache_write_tokens)
     }
 
     /// The latency below which a share `q` (0–1) of successful calls fell: the upper bound of

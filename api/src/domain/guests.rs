@@ -115,21 +115,17 @@ impl Guests {
         new: NewUser,
     ) -> Result<Answer<(User, Option<IssuedKey>)>, Error> {
         by.require_admin()?;
-        let invalid = || super::ValidationError::new("fromGuest", "must be the API key of a guest");
         let guest = match self.keys.authenticate(guest_key).await {
             Ok(Principal::User { user, .. }) if user.as_str().starts_with("guest-") => user,
-            Ok(_) | Err(Error::InvalidKey) => return Err(invalid().into()),
+            Ok(_) | Err(Error::InvalidKey) => return Err(Error::GuestNotFound),
             Err(other) => return Err(other),
         };
         let mut into = User::new(new.id.clone(), new.limit, self.core.now());
         into.tier = new.tier;
         let user = self.core.accounts.migrate_guest(&guest, &into).await.map_err(|e| match e {
             StoreError::AlreadyExists => Error::UserExists(new.id.clone()),
-            StoreError::NotFound => Error::Invalid(invalid()),
-            StoreError::Refused => Error::Invalid(super::ValidationError::new(
-                "fromGuest",
-                "names a guest with calls in flight; retry when they finish",
-            )),
+            StoreError::NotFound => Error::GuestNotFound,
+            StoreError::Refused => Error::GuestBusy,
             other => Error::store(other),
         })?;
         self.core.changes.publish(&guest);

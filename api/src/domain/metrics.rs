@@ -69,7 +69,9 @@ struct OutageCounts {
 pub struct Metrics(Arc<Inner>);
 
 fn bump<K: Ord>(family: &Counters<K>, key: K, by: u64) {
-    *family.lock().unwrap_or_else(PoisonError::into_inner).entry(key).or_default() += by;
+    let mut family = family.lock().unwrap_or_else(PoisonError::into_inner);
+    let count = family.entry(key).or_default();
+    *count = count.saturating_add(by);
 }
 
 fn observe<K: Ord>(family: &Histograms<K>, key: K, took: Duration) {
@@ -118,7 +120,7 @@ impl Metrics {
     /// A model call that ended (`outcome` is `ok` or an error code), with its tokens and cost.
     pub fn model_call(&self, model: &str, outcome: &str, input: u64, output: u64, cost_nanos: u64) {
         bump(&self.0.model_calls, (model.to_owned(), outcome.to_owned()), 1);
-        if input + output > 0 {
+        if input > 0 || output > 0 {
             bump(&self.0.tokens, (model.to_owned(), "input"), input);
             bump(&self.0.tokens, (model.to_owned(), "output"), output);
             bump(&self.0.cost_nanos, model.to_owned(), cost_nanos);

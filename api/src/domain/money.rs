@@ -32,10 +32,11 @@ impl Money {
     }
 
     /// The amount in dollars, for display and JSON. Exact up to 2^53 nano-dollars (~$9M).
+    /// The amount in dollars, as the double nearest its exact decimal form (so `1.962989` shows
+    /// as that, not `1.9629889999999999`).
     pub fn dollars(self) -> f64 {
-        let whole = (self.0 / Self::NANOS_PER_DOLLAR) as f64;
-        let frac = (self.0 % Self::NANOS_PER_DOLLAR) as f64 / Self::NANOS_PER_DOLLAR as f64;
-        whole + frac
+        let exact = format!("{}.{:09}", self.0 / Self::NANOS_PER_DOLLAR, self.0 % Self::NANOS_PER_DOLLAR);
+        exact.parse().unwrap_or(f64::MAX)
     }
 }
 
@@ -43,6 +44,8 @@ impl Money {
     /// The amount `dollars` names, when it is positive, finite and has at most six decimals
     /// (micro-dollars: what cost quotas and prices are written in). Reads the number's
     /// shortest decimal form, so `5.1` is exactly $5.10, not the nearest binary fraction.
+    /// An amount of dollars with at most 6 decimals, as its shortest decimal form reads (the
+    /// JSON Schema meaning of `multipleOf: 0.000001`: `0.3` is one, `0.1 + 0.2` is not).
     pub fn from_dollars(field: &'static str, dollars: f64) -> Result<Money, super::ValidationError> {
         let invalid = |why: &str| super::ValidationError::new(field, format!("{why} (got {dollars})"));
         if !dollars.is_finite() || dollars <= 0.0 {
@@ -99,6 +102,7 @@ mod tests {
         assert_eq!(Money::from_nanos(486_000).dollars(), 0.000486);
         assert_eq!(Money::from_nanos(3_000_000_000).dollars(), 3.0);
         assert_eq!(Money::from_nanos(1_500_000_001).dollars(), 1.500000001);
+        assert_eq!(Money::from_nanos(1_962_989_000).dollars().to_string(), "1.962989");
     }
 
     #[test]
@@ -106,9 +110,17 @@ mod tests {
         assert_eq!(Money::from_dollars("limit", 5.0), Ok(Money::from_nanos(5_000_000_000)));
         assert_eq!(Money::from_dollars("limit", 5.1), Ok(Money::from_nanos(5_100_000_000)));
         assert_eq!(Money::from_dollars("limit", 0.000001), Ok(Money::from_nanos(1_000)));
-        for bad in [0.0, -1.0, 0.0000001, f64::NAN, f64::INFINITY, 1e10] {
+        for bad in [0.0, -1.0, 0.0000001, 0.1234565, 1e-300, f64::NAN, f64::INFINITY, 1e10] {
             let err = Money::from_dollars("limit", bad).unwrap_err();
             assert_eq!(err.field, "limit", "{bad}");
         }
+    }
+
+    #[test]
+    fn six_decimals_mean_the_shortest_decimal_form() {
+        assert_eq!(Money::from_dollars("limit", 0.3), Ok(Money::from_nanos(300_000_000)));
+        assert_eq!(Money::from_dollars("limit", 3e-6), Ok(Money::from_nanos(3_000)));
+        assert_eq!(Money::from_dollars("limit", 123_456.789_012), Ok(Money::from_nanos(123_456_789_012_000)));
+        assert!(Money::from_dollars("limit", 0.1 + 0.2).is_err(), "0.30000000000000004 has 17 decimals");
     }
 }

@@ -253,6 +253,17 @@ impl PriceList {
         families
     }
 
+    /// Every ID a call may name: each model, and each profile of it that has a price.
+    pub fn callable_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.models.iter().map(|m| m.id.clone()).collect();
+        for profile in &self.profiles {
+            ids.extend(
+                self.models.iter().map(|m| format!("{}{}", profile.prefix, m.id)).filter(|id| self.price(id).is_some()),
+            );
+        }
+        ids
+    }
+
     /// The model IDs a caller may choose, for error messages: base IDs and profile prefixes.
     pub fn describe_choices(&self) -> String {
         let ids = self.models.iter().map(|m| m.id.as_str()).collect::<Vec<_>>().join(", ");

@@ -46,8 +46,10 @@ impl Usage {
                 format!("must equal inputTokens + outputTokens ({input} + {output}), got {}", tokens.get()),
             ));
         }
-        if model.is_none() && (input_tokens.is_some() || output_tokens.is_some()) {
-            return Err(ValidationError::new("model", "is required with inputTokens or outputTokens (it prices them)"));
+        for (field, part) in [("inputTokens", input_tokens), ("outputTokens", output_tokens)] {
+            if part.is_some_and(|part| part > tokens.get()) {
+                return Err(ValidationError::new(field, format!("must not exceed tokensConsumed ({})", tokens.get())));
+            }
         }
         Ok(Self { tokens, input_tokens, output_tokens, model })
     }

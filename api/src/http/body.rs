@@ -86,7 +86,7 @@ fn raw_kind(raw: &RawValue) -> String {
 }
 
 /// The whole number a JSON number literal names exactly, or why it names none.
-fn whole_literal(text: &str) -> Result<u64, String> {
+pub(crate) fn whole_literal(text: &str) -> Result<u64, String> {
     let (negative, unsigned) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, text),
@@ -142,37 +142,36 @@ pub(crate) fn optional_whole_number<'de, D: Deserializer<'de>>(deserializer: D) 
     }
 }
 
-/// Deserializes a number as written (for amounts of dollars, checked by the domain).
-pub(crate) fn number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
-    let raw = Box::<RawValue>::deserialize(deserializer)?;
+/// The number a JSON value's literal names, or why it names none.
+pub(crate) fn number_literal(raw: &RawValue) -> Result<f64, String> {
     let text = raw.get();
-    if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
-        let value: f64 = text.parse().map_err(|_| D::Error::custom(format!("is not a number (got {text})")))?;
-        let mantissa = text.split(['e', 'E']).next().unwrap_or(text);
-        if value == 0.0 && mantissa.bytes().any(|b| (b'1'..=b'9').contains(&b)) {
-            return Err(D::Error::custom(format!("is too small to represent (got {text})")));
-        }
-        if !value.is_finite() {
-            return Err(D::Error::custom(format!("is too large (got {text})")));
-        }
-        return Ok(value);
+    if !text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+        return Err(format!("must be a number, not {}", raw_kind(raw)));
     }
-    Err(D::Error::custom(format!("must be a number, not {}", raw_kind(&raw))))
+    let value: f64 = text.parse().map_err(|_| format!("is not a number (got {text})"))?;
+    let mantissa = text.split(['e', 'E']).next().unwrap_or(text);
+    if value == 0.0 && mantissa.bytes().any(|b| (b'1'..=b'9').contains(&b)) {
+        return Err(format!("is too small to represent (got {text})"));
+    }
+    if !value.is_finite() {
+        return Err(format!("is too large (got {text})"));
+    }
+    Ok(value)
+}
+
+/// Deserializes an optional number as [`number`] does (`null` or absent is `None`).
+pub(crate) fn optional_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
+    let raw = Box::<RawValue>::deserialize(deserializer)?;
+    match raw.get() {
+        "null" => Ok(None),
+        _ => number_literal(&raw).map(Some).map_err(D::Error::custom),
+    }
 }
 
 /// Deserializes a string, rejecting other JSON types with a readable reason.
 pub(crate) fn string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     match Value::deserialize(deserializer)? {
         Value::String(s) => Ok(s),
-        other => Err(D::Error::custom(format!("must be a string, not {}", kind(&other)))),
-    }
-}
-
-/// Deserializes an optional string (`null` or absent is `None`).
-pub(crate) fn optional_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
-    match Value::deserialize(deserializer)? {
-        Value::Null => Ok(None),
-        Value::String(s) => Ok(Some(s)),
         other => Err(D::Error::custom(format!("must be a string, not {}", kind(&other)))),
     }
 }

@@ -20,7 +20,7 @@ use crate::domain::{self, ErrorCode, ValidationError};
 pub(crate) fn status(code: ErrorCode) -> StatusCode {
     use ErrorCode as C;
     match code {
-        C::InvalidRequest | C::InvalidJson | C::UsageOverflow | C::ModelRejectedRequest => StatusCode::BAD_REQUEST,
+        C::InvalidRequest | C::InvalidJson | C::ModelRejectedRequest => StatusCode::BAD_REQUEST,
         C::Unauthorized | C::InvalidApiKey => StatusCode::UNAUTHORIZED,
         C::Forbidden => StatusCode::FORBIDDEN,
         C::UserNotFound
@@ -29,9 +29,13 @@ pub(crate) fn status(code: ErrorCode) -> StatusCode {
         | C::AlertRuleNotFound
         | C::ConversationNotFound
         | C::RouteNotFound
-        | C::GuestsDisabled => StatusCode::NOT_FOUND,
+        | C::GuestsDisabled
+        | C::GuestNotFound => StatusCode::NOT_FOUND,
         C::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-        C::UserAlreadyExists | C::TierInUse | C::IdempotencyInProgress => StatusCode::CONFLICT,
+        // A usage counter at its maximum: the record conflicts with the user's state.
+        C::UserAlreadyExists | C::TierInUse | C::IdempotencyInProgress | C::GuestBusy | C::UsageOverflow => {
+            StatusCode::CONFLICT
+        }
         C::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         C::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         C::UriTooLong => StatusCode::URI_TOO_LONG,

@@ -172,6 +172,15 @@ pub(super) fn from_domain<S>(err: domain::Error) -> ApiError<S> {
         E::GuestsDisabled => {
             ApiError::new(code, "Guest access is off on this service; ask an administrator for a key.")
         }
+        E::GuestNotFound => ApiError::new(
+            code,
+            "`fromGuest` is not the key of a live guest: it is unknown, revoked, or not a guest's. Create the user \
+             without it, or use the key POST /guests answered.",
+        )
+        .with_details(ErrorDetails { field: Some("fromGuest".into()), ..Default::default() }),
+        E::GuestBusy => ApiError::new(code, "The guest has calls in flight; retry when they finish.")
+            .with_header("retry-after", "1")
+            .with_details(ErrorDetails { retry_after_seconds: Some(1), ..Default::default() }),
         E::GuestRateLimited { retry_after_secs } => ApiError::new(
             code,
             format!("Too many guests were created from your address. Try again in {retry_after_secs} seconds."),

@@ -18,7 +18,7 @@ use super::{
     error::{AUTH, AnyCode, ApiError, ApiResult, ErrorBody, IDEMPOTENT, INPUT, MODEL, ONE_USER, codes},
     limits,
     params::{idempotency_key, user_id},
-    strings::{PromptText, TurnText, UserIdPath},
+    strings::{IdempotencyKeyText, ModelIdText, PromptText, TurnText, UserIdPath},
     users::UserView,
 };
 use crate::domain::{Invocation, Invocations, Limits, Prompt, Speaker, StreamItem, Turn};
@@ -38,7 +38,7 @@ pub(super) enum ChatRole {
 /// An earlier turn of the conversation.
 #[derive(Debug, Clone, Object, Deserialize)]
 #[oai(rename_all = "camelCase")]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct ChatTurn {
     role: ChatRole,
     text: TurnText,
@@ -46,7 +46,7 @@ pub(super) struct ChatTurn {
 
 #[derive(Debug, Object, Deserialize)]
 #[oai(rename_all = "camelCase")]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct InvokeRequest {
     prompt: PromptText,
     // Instructions for the model, sent as the system prompt.
@@ -58,8 +58,8 @@ pub(super) struct InvokeRequest {
     #[serde(default, deserialize_with = "body::optional_whole_number")]
     max_output_tokens: Option<u64>,
     /// A model ID from the price list, or an inference profile of one (default: the configured model).
-    #[serde(default, deserialize_with = "body::optional_string")]
-    model: Option<String>,
+    #[serde(default)]
+    model: Option<ModelIdText>,
     /// Earlier turns of the conversation, oldest first, alternating user and assistant (at most 200).
     #[oai(validator(max_items = 200))]
     #[serde(default)]
@@ -80,7 +80,7 @@ impl InvokeRequest {
                 text: turn.text.0,
             })
             .collect();
-        Prompt::new(self.prompt.0, self.system.map(|s| s.0), history, self.max_output_tokens, self.model)
+        Prompt::new(self.prompt.0, self.system.map(|s| s.0), history, self.max_output_tokens, self.model.map(|m| m.0))
     }
 }
 
@@ -216,7 +216,7 @@ impl InvokeApi {
         &self,
         caller: Caller,
         #[oai(name = "userId")] id: Path<UserIdPath>,
-        #[oai(name = "Idempotency-Key")] key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKeyText>>,
         body: JsonBody<InvokeRequest>,
     ) -> ApiResult<InvokeReply, Invoke> {
         let id = user_id(&id)?;

@@ -6,9 +6,9 @@ use serde::Deserialize;
 use super::{
     ApiTags,
     auth::Caller,
-    body::{self, JsonBody},
+    body::JsonBody,
     error::{ADMIN, AUTH, ApiResult, INPUT, codes},
-    strings::KeyLabelText,
+    strings::{KeyIdPath, KeyLabelText, UserIdText},
 };
 use crate::domain::{self, ApiKey, KeyId, KeyLabel, Principal, Role, Tracker, UserId};
 
@@ -92,13 +92,13 @@ impl From<&domain::IssuedKey> for IssuedKeyBody {
 
 #[derive(Debug, Object, Deserialize)]
 #[oai(rename_all = "camelCase")]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct IssueKeyRequest {
     /// `admin` or `user`.
     pub role: KeyRole,
     /// For `user` keys: the user the key belongs to (must exist).
-    #[serde(default, deserialize_with = "body::optional_string")]
-    pub user_id: Option<String>,
+    #[serde(default)]
+    pub user_id: Option<UserIdText>,
     // A note for people: who or what uses the key (1–100 characters).
     #[serde(default)]
     pub label: Option<KeyLabelText>,
@@ -149,7 +149,7 @@ impl KeysApi {
             (KeyRole::Admin, Some(_)) => {
                 return Err(domain::ValidationError::new("userId", "must be absent for admin keys").into());
             }
-            (KeyRole::User, Some(user)) => Role::User(UserId::parse("userId", &user)?),
+            (KeyRole::User, Some(user)) => Role::User(UserId::parse("userId", &user.0)?),
             (KeyRole::User, None) => {
                 return Err(domain::ValidationError::new("userId", "is required for user keys").into());
             }
@@ -175,7 +175,7 @@ impl KeysApi {
     async fn revoke_key(
         &self,
         caller: Caller,
-        #[oai(name = "keyId")] id: Path<String>,
+        #[oai(name = "keyId")] id: Path<KeyIdPath>,
     ) -> ApiResult<Json<KeyView>, RevokeKey> {
         caller.0.require_admin()?;
         let id = KeyId::parse(&id)

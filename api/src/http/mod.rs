@@ -13,6 +13,7 @@ mod keys;
 mod limits;
 mod live;
 mod params;
+mod quantity;
 mod quota_views;
 mod quotas;
 mod read_body;
@@ -20,6 +21,7 @@ mod request_id;
 mod request_limits;
 mod routes;
 mod server;
+mod spec;
 mod strings;
 mod users;
 mod web;
@@ -28,8 +30,10 @@ use std::time::Instant;
 
 use poem::{
     Endpoint, EndpointExt, IntoResponse, Route,
+    endpoint::make_sync,
     http::{Method, StatusCode},
     middleware::{CatchPanic, Cors},
+    web::Html,
 };
 use poem_openapi::{OpenApiService, OperationId, Tags};
 
@@ -38,7 +42,7 @@ pub use request_limits::MAX_BODY_BYTES;
 pub use server::{HttpServer, ServerLimits, run_on_lambda, stop_on_signals};
 pub use web::WebApp;
 
-use crate::domain::{Metrics, Services};
+use crate::domain::{Metrics, Services, ValidationError};
 
 #[derive(Tags)]
 enum ApiTags {
@@ -91,11 +95,10 @@ fn openapi_service(services: Services) -> OpenApiService<Apis, ()> {
     OpenApiService::new(apis, "tokenmeter", env!("CARGO_PKG_VERSION")).description(DESCRIPTION)
 }
 
-/// The OpenAPI document, as committed in `openapi/openapi.json`.
+/// The OpenAPI document, as committed in `openapi/openapi.json` and served at `/openapi.json`.
 pub fn openapi_json(services: Services) -> String {
-    let mut spec = openapi_service(services).spec();
-    spec.push('\n');
-    spec
+    let prices = services.core.prices().clone();
+    spec::refine(&openapi_service(services).spec(), &prices)
 }
 
 /// The whole HTTP application: API routes, `/openapi.json`, `/docs`, the web app, and
@@ -104,6 +107,7 @@ pub fn openapi_json(services: Services) -> String {
 pub fn endpoint(services: Services, cors_origins: &[String], web: WebApp) -> impl Endpoint + 'static {
     let keys = services.tracker.keys().clone();
     let metrics = services.core.metrics().clone();
+    let prices = services.core.prices().clone();
     let api = openapi_service(services);
     let routes = routes::Routes::of(&api.spec());
     let cors = Cors::new()
@@ -118,11 +122,13 @@ pub fn endpoint(services: Services, cors_origins: &[String], web: WebApp) -> imp
             "retry-after",
             "idempotent-replayed",
         ]);
-    let docs = api.swagger_ui();
-    let spec = api.spec_endpoint();
+    let raw = api.spec();
+    let document = spec::refine(&raw, &prices);
+    // Swagger UI shows the refined document: poem-openapi's page embeds its own, replaced here.
+    let docs = api.swagger_ui_html().replace(&raw, &document);
     Route::new()
-        .at("/openapi.json", spec)
-        .nest("/docs", docs)
+        .at("/openapi.json", make_sync(move |_| document.clone().with_content_type("application/json; charset=utf-8")))
+        .at("/docs", make_sync(move |_| Html(docs.clone())))
         .nest("/", api)
         .around(move |next, req| {
             let web = web.clone();
@@ -172,6 +178,13 @@ async fn refuse_oversized_heads<E: Endpoint>(next: E, req: poem::Request) -> poe
     let header_bytes: usize = headers.iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
     if headers.len() > request_limits::MAX_HEADERS || header_bytes > request_limits::MAX_HEADER_BYTES {
         return Ok(ApiError::<error::AnyCode>::header_too_large().as_response());
+    }
+    // poem reads a header it cannot decode as absent: a key of other bytes would be dropped.
+    if let Some(key) = headers.get("idempotency-key")
+        && !key.as_bytes().iter().all(u8::is_ascii_graphic)
+    {
+        let invalid = ValidationError::new("Idempotency-Key", "must be 1 to 255 visible ASCII characters");
+        return Ok(ApiError::<error::AnyCode>::from(invalid).as_response());
     }
     next.call(req).await.map(IntoResponse::into_response)
 }

@@ -2,6 +2,7 @@
 
 use poem_openapi::param::Header;
 
+use super::strings::IdempotencyKeyText;
 use crate::domain::{IdempotencyKey, UserId, ValidationError};
 
 /// A user ID from a path.
@@ -10,6 +11,8 @@ pub(super) fn user_id(raw: &str) -> Result<UserId, ValidationError> {
 }
 
 /// The `Idempotency-Key` header, when sent.
-pub(super) fn idempotency_key(header: &Header<Option<String>>) -> Result<Option<IdempotencyKey>, ValidationError> {
+pub(super) fn idempotency_key(
+    header: &Header<Option<IdempotencyKeyText>>,
+) -> Result<Option<IdempotencyKey>, ValidationError> {
     header.0.as_deref().map(IdempotencyKey::parse).transpose()
 }

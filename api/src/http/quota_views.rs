@@ -5,8 +5,9 @@ use serde::Deserialize;
 
 use super::{
     body,
+    quantity::Quantity,
     quotas::{MetricName, PeriodName, RuleBody, metric_name, period_name},
-    strings::TierNameText,
+    strings::{ModelIdText, TierNameText},
 };
 use crate::domain::{Metric, Money, QuotaCheck, QuotaStatus, RuleState, StoredTier};
 
@@ -63,12 +64,12 @@ pub(super) struct QuotaState {
     #[oai(skip_serializing_if_is_none)]
     model: Option<String>,
     /// In the metric's unit: tokens, requests, or US dollars.
-    limit: f64,
-    used: f64,
+    limit: Quantity,
+    used: Quantity,
     /// Held by calls in flight.
-    reserved: f64,
+    reserved: Quantity,
     /// `limit − used − reserved`, at least 0.
-    remaining: f64,
+    remaining: Quantity,
     /// `used / limit × 100`.
     percentage_used: f64,
     /// When the period resets (ISO-8601 UTC); `null` for `total`.
@@ -77,11 +78,11 @@ pub(super) struct QuotaState {
     source: String,
 }
 
-pub(super) fn in_unit(metric: Metric, amount: u64) -> f64 {
-    match metric {
+pub(super) fn in_unit(metric: Metric, amount: u64) -> Quantity {
+    Quantity(match metric {
         Metric::Cost => Money::from_nanos(amount).dollars(),
         Metric::Tokens | Metric::Requests => amount as f64,
-    }
+    })
 }
 
 impl From<&RuleState> for QuotaState {
@@ -91,7 +92,7 @@ impl From<&RuleState> for QuotaState {
             metric: metric_name(metric),
             period: period_name(state.rule.period),
             model: state.rule.model.model().map(str::to_owned),
-            limit: state.rule.limit_display(),
+            limit: Quantity(state.rule.limit_display()),
             used: in_unit(metric, state.used()),
             reserved: in_unit(metric, state.held()),
             remaining: in_unit(metric, state.remaining()),
@@ -130,17 +131,14 @@ pub(super) struct QuotaCheckBody {
     #[oai(validator(minimum(value = "0"), maximum(value = "9007199254740992")))]
     #[serde(deserialize_with = "body::whole_number")]
     pub(super) estimated_tokens: u64,
-    /// What it will cost, in US dollars (default: the tokens at the model's output price).
-    #[oai(validator(minimum(value = "0", exclusive)))]
-    #[serde(default, deserialize_with = "optional_number")]
+    /// What it will cost, in US dollars, with at most 6 decimals (default: the tokens at the
+    /// model's output price).
+    #[oai(validator(minimum(value = "0", exclusive), multiple_of = "0.000001"))]
+    #[serde(default, deserialize_with = "body::optional_number")]
     pub(super) estimated_cost: Option<f64>,
     /// The model it will call (default: the service's model).
-    #[serde(default, deserialize_with = "body::optional_string")]
-    pub(super) model: Option<String>,
-}
-
-fn optional_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
-    body::number(deserializer).map(Some)
+    #[serde(default)]
+    pub(super) model: Option<ModelIdText>,
 }
 
 /// A rule that would refuse the request.
@@ -152,7 +150,7 @@ pub(super) struct QuotaReason {
     #[oai(skip_serializing_if_is_none)]
     model: Option<String>,
     /// What is left, in the metric's unit.
-    remaining: f64,
+    remaining: Quantity,
     /// When it resets; `null` for `total`.
     resets_at: Option<String>,
 }

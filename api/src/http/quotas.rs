@@ -7,11 +7,12 @@ use serde::Deserialize;
 use super::{
     ApiTags,
     auth::Caller,
-    body::{self, JsonBody},
+    body::JsonBody,
     error::{ADMIN, AUTH, ApiResult, INPUT, ONE_USER, codes},
     params::user_id,
+    quantity::Quantity,
     quota_views::{DeletedTier, QuotaCheckAnswer, QuotaCheckBody, SetTierBody, TierList, TierView, UserQuotas},
-    strings::{TierNamePath, UserIdPath},
+    strings::{ModelScopeText, TierNamePath, UserIdPath},
     users::UserReply,
 };
 use crate::domain::{self, Metric, Money, Period, QuotaRule, Quotas, Tier, TierName, ValidationError};
@@ -85,19 +86,17 @@ pub(super) struct RuleBody {
     period: PeriodName,
     /// A positive whole number for tokens and requests; a positive amount of dollars with at
     /// most 6 decimals for cost.
-    #[oai(validator(minimum(value = "0", exclusive)))]
-    #[serde(deserialize_with = "body::number")]
-    limit: f64,
+    limit: Quantity,
     /// A model family (`sonnet`, `haiku`, `opus`) or a model ID: the rule then counts only
     /// calls to that model. Absent: every model.
     #[oai(skip_serializing_if_is_none)]
-    #[serde(default, deserialize_with = "body::optional_string")]
-    model: Option<String>,
+    #[serde(default)]
+    model: Option<ModelScopeText>,
 }
 
 impl RuleBody {
     fn parse(self, prices: &domain::PriceList) -> Result<QuotaRule, ValidationError> {
-        QuotaRule::parse(self.metric.into(), self.period.into(), self.limit, self.model.as_deref(), prices)
+        QuotaRule::parse(self.metric.into(), self.period.into(), self.limit.0, self.model.as_deref(), prices)
     }
 }
 
@@ -106,8 +105,8 @@ impl From<&QuotaRule> for RuleBody {
         Self {
             metric: metric_name(rule.metric),
             period: period_name(rule.period),
-            limit: rule.limit_display(),
-            model: rule.model.model().map(str::to_owned),
+            limit: Quantity(rule.limit_display()),
+            model: rule.model.model().map(|m| ModelScopeText(m.to_owned())),
         }
     }
 }
@@ -233,7 +232,8 @@ impl QuotasApi {
         let id = user_id(&id)?;
         let request = body.0;
         let cost = request.estimated_cost.map(|c| Money::from_dollars("estimatedCost", c)).transpose()?;
-        let check = self.quotas.check(&caller.0, &id, request.estimated_tokens, cost, request.model.as_deref()).await?;
+        let tokens = domain::TokenCount::new("estimatedTokens", request.estimated_tokens)?.get();
+        let check = self.quotas.check(&caller.0, &id, tokens, cost, request.model.as_deref()).await?;
         Ok(Json((&check).into()))
     }
 }

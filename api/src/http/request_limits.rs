@@ -4,7 +4,7 @@ use super::error::{ApiError, ErrorDetails};
 use crate::domain::ErrorCode;
 
 /// The largest request body accepted.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The longest request URI accepted (path and query).
 pub(crate) const MAX_URI_BYTES: usize = 8 * 1024;
 /// The most header bytes (names and values) a request may carry.

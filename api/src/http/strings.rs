@@ -175,8 +175,68 @@ named_string!(
     KeyLabelText = Constraints {
         name: "KeyLabel",
         description: "A note for people about a key: 1–100 characters, no control characters.",
-        pattern: None,
+        // Something besides spaces, and no control characters.
+        pattern: Some(
+            "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$",
+        ),
         min_length: Some(1),
         max_length: Some(100),
+    }
+);
+
+named_string!(
+    /// A model to call: a priced model ID, or an inference profile of one. The spec lists the
+    /// IDs of the price list in effect (see `spec.rs`).
+    ModelIdText = Constraints {
+        name: "ModelId",
+        description: "A model ID from the price list, or an inference profile of one (`global.`, `us.`, `eu.`, …).",
+        pattern: None,
+        min_length: Some(1),
+        max_length: Some(128),
+    }
+);
+
+named_string!(
+    /// What a quota rule counts: a model family or a model as [`ModelIdText`] names one.
+    ModelScopeText = Constraints {
+        name: "ModelScope",
+        description: "A model family (`haiku`, `opus`, `sonnet`) or a model ID from the price list (or an inference \
+                      profile of one).",
+        pattern: None,
+        min_length: Some(1),
+        max_length: Some(128),
+    }
+);
+
+named_string!(
+    /// An API key's public ID in a path.
+    KeyIdPath = Constraints {
+        name: "KeyIdParam",
+        description: "An API key's ID: 12 lowercase hex digits (the part of the key after `tmk_`).",
+        pattern: Some("^[0-9a-f]{12}$"),
+        min_length: Some(12),
+        max_length: Some(12),
+    }
+);
+
+named_string!(
+    /// A guest's API key, as `POST /guests` answered it.
+    GuestKeyText = Constraints {
+        name: "GuestKey",
+        description: "A guest's API key: `tmk_`, 12 hex digits, `_`, 48 hex digits.",
+        pattern: Some("^tmk_[0-9a-f]{12}_[0-9a-f]{48}$"),
+        min_length: Some(65),
+        max_length: Some(65),
+    }
+);
+
+named_string!(
+    /// An `Idempotency-Key` header.
+    IdempotencyKeyText = Constraints {
+        name: "IdempotencyKey",
+        description: "1–255 visible ASCII characters, unique per request (a UUID does).",
+        pattern: Some("^[!-~]+$"),
+        min_length: Some(1),
+        max_length: Some(255),
     }
 );

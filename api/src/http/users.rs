@@ -15,7 +15,7 @@ use super::{
     error::{ADMIN, AUTH, ApiResult, IDEMPOTENT, INPUT, ONE_USER, codes},
     keys::IssuedKeyBody,
     params::{idempotency_key, user_id},
-    strings::{TierNameText, UserIdPath, UserIdText},
+    strings::{GuestKeyText, IdempotencyKeyText, ModelIdText, TierNameText, UserIdPath, UserIdText},
 };
 use crate::domain::{self, NewUser, TierName, TokenCount, TokenLimit, Tracker, Usage};
 
@@ -108,7 +108,7 @@ pub(super) struct DeletedUser {
 
 #[derive(Debug, Object, Deserialize)]
 #[oai(rename_all = "camelCase")]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct CreateUserRequest {
     user_id: UserIdText,
     /// A positive whole number, at most 2^53.
@@ -123,8 +123,8 @@ pub(super) struct CreateUserRequest {
     tier: Option<TierNameText>,
     /// A guest's key: the new user takes over the guest's usage, cost and quota counters, and
     /// the guest and its key are removed.
-    #[serde(default, deserialize_with = "body::optional_string")]
-    from_guest: Option<String>,
+    #[serde(default)]
+    from_guest: Option<GuestKeyText>,
 }
 
 /// A user just created, with the user's first API key when one was asked for.
@@ -139,7 +139,7 @@ pub(super) struct CreatedUser {
 
 #[derive(Debug, Object, Deserialize)]
 #[oai(rename_all = "camelCase")]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct UpdateLimitRequest {
     /// A positive whole number, at most 2^53.
     #[oai(validator(minimum(value = "1"), maximum(value = "9007199254740992")))]
@@ -149,7 +149,7 @@ pub(super) struct UpdateLimitRequest {
 
 #[derive(Debug, Object, Deserialize)]
 #[oai(rename_all = "camelCase")]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct RecordUsageRequest {
     /// Tokens consumed: a whole number from 0 to 2^53.
     #[oai(validator(minimum(value = "0"), maximum(value = "9007199254740992")))]
@@ -165,8 +165,8 @@ pub(super) struct RecordUsageRequest {
     output_tokens: Option<u64>,
     /// The model that produced the usage (an ID from the price list): the record then carries
     /// its cost and counts under the model's quotas.
-    #[serde(default, deserialize_with = "body::optional_string")]
-    model: Option<String>,
+    #[serde(default)]
+    model: Option<ModelIdText>,
 }
 
 #[derive(ApiResponse)]
@@ -197,7 +197,7 @@ impl UserReply {
     }
 }
 
-codes!(CreateUser: AUTH, ADMIN, INPUT, IDEMPOTENT; UserAlreadyExists, TierNotFound, UserNotFound);
+codes!(CreateUser: AUTH, ADMIN, INPUT, IDEMPOTENT; UserAlreadyExists, TierNotFound, UserNotFound, GuestNotFound, GuestBusy);
 codes!(ListUsers: AUTH, ADMIN);
 codes!(GetUser: AUTH, ONE_USER);
 codes!(UpdateLimit: AUTH, ADMIN, INPUT, ONE_USER);
@@ -217,7 +217,7 @@ impl UsersApi {
     async fn create_user(
         &self,
         caller: Caller,
-        #[oai(name = "Idempotency-Key")] key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKeyText>>,
         body: JsonBody<CreateUserRequest>,
     ) -> ApiResult<CreatedReply, CreateUser> {
         let request = body.0;
@@ -299,13 +299,14 @@ impl UsersApi {
         &self,
         caller: Caller,
         #[oai(name = "userId")] id: Path<UserIdPath>,
-        #[oai(name = "Idempotency-Key")] key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<IdempotencyKeyText>>,
         body: JsonBody<RecordUsageRequest>,
     ) -> ApiResult<UserReply, RecordUsage> {
         let id = user_id(&id)?;
         let request = body.0;
         let tokens = TokenCount::new("tokensConsumed", request.tokens_consumed)?;
-        let usage = Usage::new(tokens, request.input_tokens, request.output_tokens, request.model)?;
+        let model = request.model.map(|m| m.0);
+        let usage = Usage::new(tokens, request.input_tokens, request.output_tokens, model)?;
         let answer = self.tracker.record_usage(&caller.0, &id, usage, idempotency_key(&key)?).await?;
         Ok(UserReply::of(&answer.value, answer.replayed))
     }

@@ -57,8 +57,7 @@ async fn keys_issued_while_their_user_is_deleted_never_outlive_it() {
     for round in 0..3 {
         let id = format!("victim-{round}");
         app.create_user(&id, 100).await;
-        let request =
-            types::IssueKeyRequest { role: types::KeyRole::User, user_id: Some(id.as_str().into()), label: None };
+        let request = types::IssueKeyRequest::User { user_id: id.clone(), label: None };
         // 63 key issues and one delete, all at once: the delete goes out first, in the middle
         // or last.
         let delete_at = [0, 32, 63][round];

@@ -63,7 +63,8 @@ async fn oversized_bodies_get_413_and_change_nothing() {
 #[tokio::test]
 async fn chunked_oversized_bodies_are_refused_too() {
     let app = TestApp::spawn().await;
-    let chunks: Vec<Result<String, std::io::Error>> = (0..100).map(|_| Ok("y".repeat(1024))).collect();
+    let kib = tokenmeter_api::http::MAX_BODY_BYTES / 1024 + 8;
+    let chunks: Vec<Result<String, std::io::Error>> = (0..kib).map(|_| Ok("y".repeat(1024))).collect();
     let response = app
         .http
         .post(app.url("/users"))

@@ -274,7 +274,7 @@ impl TestApp {
 
     /// Issues a user key for `user` and returns its text.
     pub(crate) async fn user_key(&self, user: &str) -> String {
-        let request = types::IssueKeyRequest { role: types::KeyRole::User, user_id: Some(user.into()), label: None };
+        let request = types::IssueKeyRequest::User { user_id: user.into(), label: None };
         self.client.issue_key(&request).await.expect("issue key").into_inner().api_key
     }
 

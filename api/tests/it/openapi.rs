@@ -43,3 +43,31 @@ fn every_operation_has_an_id_a_summary_and_a_description() {
     }
     assert!(ids.len() >= 7, "expected every route in the spec, found {ids:?}");
 }
+
+/// What the refinements in `http/spec.rs` promise: each event stream's schema is one event's,
+/// and the document has no `null` where a schema belongs.
+#[test]
+fn event_streams_describe_one_event_and_no_schema_is_null() {
+    fn no_nulls(value: &serde_json::Value, at: &str) {
+        match value {
+            serde_json::Value::Null => panic!("null at {at}"),
+            serde_json::Value::Object(map) => map.iter().for_each(|(k, v)| no_nulls(v, &format!("{at}/{k}"))),
+            serde_json::Value::Array(items) => {
+                items.iter().enumerate().for_each(|(i, v)| no_nulls(v, &format!("{at}/{i}")))
+            }
+            _ => {}
+        }
+    }
+    let spec: serde_json::Value = serde_json::from_str(&generated_spec()).unwrap();
+    no_nulls(&spec, "");
+    let mut streams = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for op in item.as_object().unwrap().values() {
+            if let Some(schema) = op.pointer("/responses/200/content/text~1event-stream/schema") {
+                assert_ne!(schema["type"], "array", "{path}: an event stream's schema is one event's");
+                streams += 1;
+            }
+        }
+    }
+    assert_eq!(streams, 3, "the user, list and model streams");
+}

@@ -86,7 +86,7 @@ impl Conversation {
             system: None,
             max_output_tokens: None,
             model: None,
-            history: self.history(),
+            history: Some(self.history()),
         };
         self.sending.set(true);
         self.answer.set(String::new());

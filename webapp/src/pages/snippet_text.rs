@@ -130,7 +130,7 @@ fn curl(op: Op, base: &str, id: &str) -> String {
 fn rust(op: Op, id: &str) -> String {
     match op {
         Op::Invoke => format!(
-            "use tokenmeter_client::types::InvokeRequest;\n\nlet ask = InvokeRequest {{ prompt: \"What is AWS Lambda?\".into(), history: vec![], max_output_tokens: None, model: None, system: None }};\nlet answer = client.invoke_model(\"{id}\", None, &ask).await?.into_inner();\nprintln!(\"{{}} ({{}} tokens, ${{:.6}})\", answer.response, answer.tokens_consumed, answer.cost.total_cost);"
+            "use tokenmeter_client::types::InvokeRequest;\n\nlet ask = InvokeRequest {{ prompt: \"What is AWS Lambda?\".into(), history: None, max_output_tokens: None, model: None, system: None }};\nlet answer = client.invoke_model(\"{id}\", None, &ask).await?.into_inner();\nprintln!(\"{{}} ({{}} tokens, ${{:.6}})\", answer.response, answer.tokens_consumed, answer.cost.total_cost);"
         ),
         Op::InvokeStream => format!(
             "use futures::StreamExt;\n\n// `ask` as in the call above: server-sent events, `delta`s then `done`\nlet mut events = client.invoke_model_stream(\"{id}\", &ask).await?.into_inner().into_inner();\nwhile let Some(chunk) = events.next().await {{\n    print!(\"{{}}\", String::from_utf8_lossy(&chunk?));\n}}"

@@ -341,19 +341,8 @@ pub fn check_rules(rules: &[QuotaRule]) -> Result<(), ValidationError> {
             format!("may hold at most {MAX_RULES} rules (got {})", rules.len()),
         ));
     }
-    let mut seen = std::collections::HashSet::new();
-    for rule in rules {
-        if !seen.insert((rule.metric, rule.period, rule.model.clone())) {
-            return Err(ValidationError::new(
-                "quotas",
-                format!(
-                    "has two {} rules per {} for the same models; keep one",
-                    rule.metric.as_str(),
-                    rule.period.as_str()
-                ),
-            ));
-        }
-    }
+    // Two rules on the same metric, period and models are allowed: all must hold, so the
+    // tighter one binds (as when a user's own rule overlaps the tier's).
     Ok(())
 }
 

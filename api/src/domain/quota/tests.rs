@@ -46,8 +46,9 @@ fn rules_are_validated_with_the_field_named() {
         let err = QuotaRule::parse(metric, Period::Day, limit, None, &prices).unwrap_err();
         assert_eq!(err.field, "limit");
     }
-    let twice = [cost.clone(), cost];
-    assert!(check_rules(&twice).unwrap_err().reason.contains("keep one"));
+    let many = vec![cost; MAX_RULES + 1];
+    assert_eq!(check_rules(&many).unwrap_err().field, "quotas");
+    assert!(check_rules(&many[..2]).is_ok(), "a repeated rule is redundant, not wrong: the tighter binds");
 }
 
 #[test]

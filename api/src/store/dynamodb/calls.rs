@@ -10,12 +10,13 @@ use super::{
     schema::*,
 };
 use crate::domain::{
-    AccountStore, Amounts, Ceiling, CounterKey, Hold, HoldId, IdempotencyState, Recording, Release, Reservation,
-    Settlement, StoreError, Timestamp, User, UserId,
+    AccountStore, Amounts, Ceiling, CounterKey, Hold, HoldId, IdempotencyState, MAX_TOKENS, Recording, Release,
+    Reservation, Settlement, StoreError, Timestamp, User, UserId,
 };
 
-/// The most usage one account may record: past this, a record is refused as an overflow.
-const MAX_USAGE: u128 = u64::MAX as u128;
+/// The most usage one account may record (2^53, exact in every JSON reader): past this, a
+/// record is refused as an overflow.
+const MAX_USAGE: u128 = MAX_TOKENS as u128;
 
 fn signed(a: u64) -> i128 {
     i128::from(a)

@@ -211,7 +211,8 @@ pub(super) fn record(t: &mut Tables<'_>, r: &Recording) -> Applied {
     {
         refuse!(claimed);
     }
-    if user.used.tokens.checked_add(r.amounts.tokens).is_none() {
+    // Usage stays within 2^53, exact in every JSON reader.
+    if user.used.tokens.checked_add(r.amounts.tokens).is_none_or(|total| total > crate::domain::MAX_TOKENS) {
         refuse!(StoreError::Overflow);
     }
     let committed = Amounts::from(user.used).saturating_add(user.held.into()).saturating_add(r.amounts);
