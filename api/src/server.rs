@@ -91,7 +91,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     sweep_expired_holds(services.invocations.clone());
     let app = http::endpoint(services, &config.cors_origins, http::WebApp::new(&config.web_dir));
     if on_lambda {
-        return http::run_on_lambda(app).await;
+        return http::run_on_lambda(app, config.lambda_response).await;
     }
     let (acceptor, _) = http::bind(config.listen).await?;
     http::serve(acceptor, app).await

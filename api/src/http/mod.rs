@@ -8,6 +8,7 @@ mod events;
 mod health;
 mod invoke;
 mod keys;
+mod lambda;
 mod serve;
 mod users;
 mod web;
@@ -21,7 +22,8 @@ use poem::{
 use poem_openapi::{OpenApiService, Tags};
 
 pub use error::{ApiError, ErrorBody, ErrorDetails, MAX_BODY_BYTES};
-pub use serve::{bind, run_on_lambda, serve};
+pub use lambda::run_on_lambda;
+pub use serve::{bind, serve};
 pub use web::WebApp;
 
 use crate::domain::Services;

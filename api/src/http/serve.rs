@@ -1,4 +1,4 @@
-//! Serving the application: on a TCP listener, or as an AWS Lambda function.
+//! Serving the application on a TCP listener (on AWS Lambda: `lambda.rs`).
 
 use std::net::SocketAddr;
 
@@ -29,12 +29,6 @@ pub async fn serve(acceptor: impl Acceptor + 'static, app: impl Endpoint + 'stat
         .run_with_graceful_shutdown(app, shutdown_signal(), None)
         .await
         .context("server failed")
-}
-
-/// Answers the events the Lambda runtime hands this process, until it is stopped.
-pub async fn run_on_lambda(app: impl Endpoint + 'static) -> anyhow::Result<()> {
-    tracing::info!("running on AWS Lambda");
-    poem_lambda::run(app).await.map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))
 }
 
 async fn shutdown_signal() {

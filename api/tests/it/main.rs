@@ -21,6 +21,8 @@ mod fake_bedrock;
 mod helpers;
 mod invoke;
 mod lambda;
+mod lambda_runtime;
+mod lambda_streaming;
 mod openapi;
 mod restart;
 mod store_conformance;
