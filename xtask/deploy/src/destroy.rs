@@ -34,8 +34,15 @@ pub async fn destroy(aws: &Aws, stage: &Stage, say: Say<'_>) -> anyhow::Result<D
             }
         }
         let resources = stack::delete(aws, &names.stack(), say).await?;
-        record(format!("stack {}: deleted, with its {} resources:", names.stack(), resources.len()));
-        for resource in resources {
+        // An emulator lists the resources it could not make without a type: not worth a line.
+        let (named, unnamed): (Vec<_>, Vec<_>) =
+            resources.iter().partition(|r| r.resource_type().is_some_and(|t| !t.is_empty()));
+        let unnamed = match unnamed.len() {
+            0 => String::new(),
+            n => format!(" (and {n} the endpoint did not describe)"),
+        };
+        record(format!("stack {}: deleted, with its {} resources{unnamed}:", names.stack(), named.len()));
+        for resource in named {
             let physical = resource.physical_resource_id().filter(|id| !id.is_empty()).unwrap_or("-");
             record(format!(
                 "  {} {} {physical}",

@@ -101,9 +101,13 @@ async fn main() -> anyhow::Result<()> {
             let aws = Aws::load(target.region, target.endpoint_url).await?;
             let destroyed = destroy(&aws, &stage, &say).await?;
             println!();
-            match destroyed.removed.len() {
-                0 => println!("nothing removed"),
-                n => println!("removed stage {} ({n} lines above)", destroyed.names.stage),
+            if destroyed.removed.is_empty() {
+                println!("nothing removed");
+            } else {
+                println!(
+                    "stage {} is gone from {} in {}",
+                    destroyed.names.stage, destroyed.names.account, destroyed.names.region
+                );
             }
         }
     }
