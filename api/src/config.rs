@@ -144,6 +144,21 @@ pub struct Config {
     /// service runs as a Lambda function instead of listening on `TOKENMETER_LISTEN`.
     #[arg(long, env = "AWS_LAMBDA_RUNTIME_API", hide = true)]
     pub lambda_runtime_api: Option<String>,
+
+    /// On AWS Lambda: how answers go back. `buffered` for API Gateway (each answer whole),
+    /// `streaming` for a Function URL with `InvokeMode: RESPONSE_STREAM` (event streams and
+    /// streamed model answers arrive as they are written).
+    #[arg(long, env = "TOKENMETER_LAMBDA_RESPONSE", value_enum, default_value_t = LambdaResponse::Buffered)]
+    pub lambda_response: LambdaResponse,
+}
+
+/// How a Lambda function answers: see [`Config::lambda_response`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LambdaResponse {
+    /// The whole answer at once, as API Gateway expects.
+    Buffered,
+    /// The answer as it is written, through a Function URL in `RESPONSE_STREAM` mode.
+    Streaming,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

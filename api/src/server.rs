@@ -148,7 +148,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let stopping = services.core.stopping().clone();
     let app = http::endpoint(services, &config.cors_origins, http::WebApp::new(&config.web_dir));
     if on_lambda {
-        return http::run_on_lambda(app).await;
+        return http::run_on_lambda(app, config.lambda_response).await;
     }
     let server = http::HttpServer::bind(config.listen, server_limits(&config)).await?;
     http::stop_on_signals(stopping.clone());

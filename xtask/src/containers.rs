@@ -49,7 +49,8 @@ fn containers_conf() -> PathBuf {
     project_root().join("xtask/containers.conf")
 }
 
-fn podman() -> Command {
+/// podman with the project's containers.conf.
+pub(crate) fn podman() -> Command {
     let mut cmd = Command::new("podman");
     cmd.env("CONTAINERS_CONF", containers_conf());
     cmd

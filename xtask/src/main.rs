@@ -7,12 +7,18 @@
 // A command-line tool: what it prints is its output.
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
+mod aws_tools;
 mod bench;
 mod build;
 mod containers;
+mod deploy;
 mod dev;
+mod fuzz;
+mod image;
+mod lambda;
 mod lint;
 mod openapi;
+mod python;
 mod screenshots;
 mod shell;
 mod test;
@@ -43,8 +49,12 @@ enum Command {
     Test,
     /// Formatting, clippy and rustdoc with warnings denied, cargo deny, cargo machete.
     Lint,
-    /// Build release artifacts: the web app (webapp/dist) and the service binary.
-    Build,
+    /// Build release artifacts: the web app (webapp/dist) and the service binary; or the
+    /// Lambda package, or the container image.
+    Build {
+        #[command(subcommand)]
+        artifact: Option<Artifact>,
+    },
     /// Benchmark the real service process against a stand-in Bedrock (and a peer), appending
     /// to BENCHMARKS.md and regenerating the README's performance table.
     Bench {
@@ -68,6 +78,39 @@ enum Command {
     BuildWeb,
     /// Drive every view in headless Chromium and save screenshots into docs/screenshots/.
     Screenshots,
+    /// Fuzz the spec against the service with schemathesis, as `cargo xtask test` does last.
+    Fuzz,
+    /// Create or update a stage on AWS (credentials and region from the standard chain).
+    Deploy {
+        /// The stage's name (1 to 12 lower-case letters, digits or hyphens).
+        #[arg(long)]
+        stage: String,
+        /// The AWS region (default: the standard chain's).
+        #[arg(long)]
+        region: Option<String>,
+        /// An address the alarms mail (it must confirm the subscription).
+        #[arg(long)]
+        alert_email: Option<String>,
+        /// Leave Bedrock invocation logging alone (one setting per region: for a second stage
+        /// in a region where another stage already logs invocations).
+        #[arg(long)]
+        no_invocation_logging: bool,
+    },
+    /// Remove everything a stage's deploy made.
+    Destroy {
+        #[arg(long)]
+        stage: String,
+        #[arg(long)]
+        region: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum Artifact {
+    /// The Lambda package: a static x86_64-unknown-linux-musl `bootstrap` in a zip.
+    Lambda,
+    /// An OCI image FROM scratch (podman): the same binary and the web app.
+    Container,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -76,11 +119,22 @@ fn main() -> anyhow::Result<()> {
         Command::Dev { listen } => dev::dev(&listen),
         Command::Test => test::test(),
         Command::Lint => lint::lint(),
-        Command::Build => build::build(),
+        Command::Build { artifact: None } => build::build(),
+        Command::Build { artifact: Some(Artifact::Lambda) } => lambda::build_lambda().map(drop),
+        Command::Build { artifact: Some(Artifact::Container) } => image::build_container().map(drop),
         Command::Bench { scenarios, seconds, rates, peer, more } => {
             bench::bench(&bench::BenchArgs { scenarios, seconds, rates, peer, more })
         }
         Command::BuildWeb => web::build_webapp(),
         Command::Screenshots => screenshots::screenshots(),
+        Command::Fuzz => fuzz::fuzz_spec(),
+        Command::Deploy { stage, region, alert_email, no_invocation_logging } => deploy::deploy(
+            &deploy::Target { stage: &stage, region: region.as_deref() },
+            alert_email.as_deref(),
+            no_invocation_logging,
+        ),
+        Command::Destroy { stage, region } => {
+            deploy::destroy(&deploy::Target { stage: &stage, region: region.as_deref() })
+        }
     }
 }

@@ -1,12 +1,14 @@
 //! `cargo xtask test`: every check and every suite, installing what they need. Lints first,
-//! then cheap checks, then the suites on the embedded store and again on DynamoDB Local.
+//! then cheap checks, then the suites on the embedded store and again on DynamoDB Local, then
+//! schemathesis against the running service.
 //! Suites that need a browser or a container engine never skip here: the run sets
 //! `TOKENMETER_REQUIRE_ALL_SUITES`, so a missing tool fails instead.
 
 use std::{process::Command, time::Instant};
 
 use crate::{
-    containers, lint,
+    aws_tools::{cfn_lint, ensure_aws_tools},
+    containers, fuzz, image, lambda, lint,
     shell::{cargo, run, step},
     tools::{ensure_browser, ensure_rust_target},
     web::{build_webapp, ensure_axe},
@@ -27,16 +29,28 @@ pub(crate) fn test() -> anyhow::Result<()> {
     };
     ensure_browser()?;
     ensure_axe()?;
+    let aws_tools = timed("the AWS tools (moto, cfn-lint)", ensure_aws_tools)?;
 
-    step("cheap checks: the repository's invariants (tidy), the generated client on wasm32");
+    step("cheap checks: the repository's invariants (tidy), the generated client on wasm32, the template");
     run(cargo().args(["test", "--quiet", "-p", "xtask", "tidy::"]))?;
     run(cargo().args(["check", "--quiet", "-p", "tokenmeter-client", "--target", "wasm32-unknown-unknown"]))?;
+    timed("cfn-lint", || cfn_lint(&aws_tools))?;
 
     // The browser tests (api/tests/it/browser.rs) drive the app built here.
     build_webapp()?;
 
+    // What a deploy ships, tested as shipped: the Lambda tests run the package's `bootstrap`,
+    // the image test runs the image (xtask/src/image.rs).
+    let zip = timed("the Lambda package", lambda::build_lambda)?;
+    let bootstrap = lambda::package_dir().join("bootstrap");
+    lambda::extract_bootstrap(&zip, &bootstrap)?;
+    let image = timed("the container image", || image::build_image(&lambda::static_binary()))?;
+
     let suite = |cmd: &mut Command| {
         cmd.env("TOKENMETER_REQUIRE_ALL_SUITES", "1");
+        cmd.env("TOKENMETER_TEST_LAMBDA_BOOTSTRAP", &bootstrap);
+        cmd.env("TOKENMETER_TEST_IMAGE", image);
+        cmd.env("TOKENMETER_AWS_TOOLS", &aws_tools);
         if let Some(host) = &docker_host {
             cmd.env("DOCKER_HOST", host);
         }
@@ -58,11 +72,23 @@ pub(crate) fn test() -> anyhow::Result<()> {
     suite(&mut on_dynamodb);
     let on_dynamodb = run(&mut on_dynamodb);
 
+    let fuzzed = timed("schemathesis", fuzz::fuzz_spec);
+
     if docker_host.is_some() {
         containers::remove_test_containers()?;
     }
+    image::remove_test_containers()?;
     all?;
     on_dynamodb?;
+    fuzzed?;
     eprintln!("\nall checks and suites passed in {:.0?}", started.elapsed());
     Ok(())
+}
+
+/// Runs a step and says how long it took (the new deploy steps' share of a run).
+fn timed<T>(what: &str, step: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+    let started = Instant::now();
+    let done = step()?;
+    eprintln!("{what}: {:.1?}", started.elapsed());
+    Ok(done)
 }

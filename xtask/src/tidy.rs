@@ -5,6 +5,7 @@
 //! - only `api/src/http` names poem (`poem`, `poem_openapi`, `poem_lambda`);
 //! - `api/src/domain` names no AWS SDK, no redb, no HTTP stack, and no Bedrock model ID;
 //! - `webapp/src/ui` (the component library) knows nothing of the API or the pages;
+//! - only `xtask/deploy` names the AWS control-plane SDKs (CloudFormation, S3, Bedrock, …);
 //! - every test that ARCHITECTURE.md or the README names as enforcing something exists;
 //! - no test is `#[ignore]`d, and no source file grows past 400 lines unless listed below
 //!   with its reason.
@@ -88,6 +89,26 @@ fn the_domain_knows_no_store_provider_or_transport() {
 }
 
 #[test]
+fn only_the_deploy_tool_talks_to_aws_control_planes() {
+    for dir in ["api", "client", "webapp", "xtask/src"] {
+        forbid(
+            dir,
+            Some("xtask/src/tidy.rs"),
+            &[
+                "aws_sdk_cloudformation",
+                "aws_sdk_s3",
+                "aws_sdk_bedrock::",
+                "aws_sdk_iam",
+                "aws_sdk_lambda",
+                "aws_sdk_sts",
+            ],
+            "only xtask/deploy makes or removes infrastructure (ARCHITECTURE.md): its SDK clients build only for \
+             `cargo xtask deploy|destroy`",
+        );
+    }
+}
+
+#[test]
 fn the_component_library_knows_nothing_of_the_api() {
     forbid(
         "webapp/src/ui",
@@ -99,7 +120,7 @@ fn the_component_library_knows_nothing_of_the_api() {
 
 #[test]
 fn no_test_is_ignored() {
-    for dir in ["api", "bench/src", "client", "webapp", "xtask/src"] {
+    for dir in ["api", "bench/src", "client", "webapp", "xtask/src", "xtask/deploy"] {
         forbid(dir, Some("xtask/src/tidy.rs"), &["#[ignore"], "tests are never #[ignore]d to get green");
     }
 }
@@ -107,7 +128,7 @@ fn no_test_is_ignored() {
 #[test]
 fn source_files_stay_small_or_say_why() {
     let mut long = Vec::new();
-    for dir in ["api", "bench/src", "client/src", "webapp/src", "xtask/src"] {
+    for dir in ["api", "bench/src", "client/src", "webapp/src", "xtask/src", "xtask/deploy"] {
         for (path, text) in sources(dir) {
             let lines = text.lines().count();
             let listed = LONG_FILES.iter().any(|(file, _)| Path::new(file) == path);
@@ -155,7 +176,7 @@ fn test_exists(cited: &str, tests: &[(PathBuf, String)]) -> bool {
 #[test]
 fn every_test_the_docs_cite_exists() {
     let tests: Vec<(PathBuf, String)> =
-        ["api", "client", "webapp/src", "xtask/src"].iter().flat_map(|dir| sources(dir)).collect();
+        ["api", "client", "webapp/src", "xtask/src", "xtask/deploy"].iter().flat_map(|dir| sources(dir)).collect();
     let mut missing = Vec::new();
     for doc in ["ARCHITECTURE.md", "README.md"] {
         let text = std::fs::read_to_string(project_root().join(doc)).expect("the doc exists");

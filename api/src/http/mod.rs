@@ -10,6 +10,7 @@ mod guests;
 mod health;
 mod invoke;
 mod keys;
+mod lambda;
 mod limits;
 mod live;
 mod params;
@@ -38,8 +39,9 @@ use poem::{
 use poem_openapi::{OpenApiService, OperationId, Tags};
 
 pub use error::{ApiError, ErrorBody, ErrorDetails};
+pub use lambda::run_on_lambda;
 pub use request_limits::MAX_BODY_BYTES;
-pub use server::{HttpServer, ServerLimits, run_on_lambda, stop_on_signals};
+pub use server::{HttpServer, ServerLimits, stop_on_signals};
 pub use web::WebApp;
 
 use crate::domain::{Metrics, Services, ValidationError};

@@ -14,12 +14,12 @@ use wiremock::{
     matchers::{method, path, path_regex},
 };
 
-use crate::helpers::{ADMIN_KEY, binary_store_env};
+use crate::helpers::{ADMIN_KEY, binary_store_env, test_env};
 
 const NEXT: &str = "/2018-06-01/runtime/invocation/next";
 
 /// Kills the function's process when the test ends, however it ends.
-struct Function(Child);
+pub(crate) struct Function(pub Child);
 
 impl Drop for Function {
     fn drop(&mut self) {
@@ -62,7 +62,7 @@ async fn on_lambda_the_binary_answers_api_gateway_events_from_the_runtime_api() 
 
     let data = tempfile::tempdir().unwrap();
     let _function = Function(
-        Command::new(env!("CARGO_BIN_EXE_tokenmeter"))
+        Command::new(function_binary())
             .env("AWS_LAMBDA_RUNTIME_API", runtime.address().to_string())
             .env("AWS_LAMBDA_FUNCTION_NAME", "tokenmeter")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
@@ -103,8 +103,16 @@ async fn on_lambda_the_binary_answers_api_gateway_events_from_the_runtime_api() 
     assert_eq!(body(malformed)["details"]["field"], "tokenLimit");
 }
 
-/// An API Gateway HTTP API (payload format 2.0) event for `method path`.
-fn http_api_event(method: &str, path: &str, key: Option<&str>, body: Option<Value>) -> Value {
+/// The binary the function runs: the `bootstrap` of the Lambda package when
+/// `TOKENMETER_TEST_LAMBDA_BOOTSTRAP` names it (`cargo xtask test` extracts it from the zip
+/// that `cargo xtask build lambda` makes), else this build's `tokenmeter`.
+pub(crate) fn function_binary() -> String {
+    test_env("TOKENMETER_TEST_LAMBDA_BOOTSTRAP").unwrap_or_else(|| env!("CARGO_BIN_EXE_tokenmeter").to_owned())
+}
+
+/// An API Gateway HTTP API (payload format 2.0) event for `method path`. Function URLs send
+/// the same format.
+pub(crate) fn http_api_event(method: &str, path: &str, key: Option<&str>, body: Option<Value>) -> Value {
     let mut headers = json!({
         "host": "abc123.execute-api.us-east-1.amazonaws.com",
         "content-type": "application/json",

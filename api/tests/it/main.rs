@@ -25,6 +25,8 @@ mod holds;
 mod idempotency;
 mod invoke;
 mod lambda;
+mod lambda_runtime;
+mod lambda_streaming;
 mod openapi;
 mod proxy;
 mod raw_http;

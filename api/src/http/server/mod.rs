@@ -1,6 +1,6 @@
 //! Serving the application over HTTP/1.1 on a TCP listener, with the limits that keep slow,
 //! idle and too many clients from holding the server, and a drain when it is told to stop.
-//! (On AWS Lambda the runtime delivers requests instead: see `run_on_lambda`.)
+//! (On AWS Lambda the runtime delivers requests instead: see `lambda.rs`.)
 //!
 //! poem's own server has no header-read timeout and no connection cap, so connections are
 //! served here with hyper directly and handed to the poem endpoint one request at a time.
@@ -144,10 +144,4 @@ pub fn stop_on_signals(stopping: CancellationToken) {
         }
         stopping.cancel();
     });
-}
-
-/// Answers the events the Lambda runtime hands this process, until it is stopped.
-pub async fn run_on_lambda(app: impl Endpoint + 'static) -> anyhow::Result<()> {
-    tracing::info!("running on AWS Lambda");
-    poem_lambda::run(app).await.map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))
 }

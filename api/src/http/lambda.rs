@@ -1,0 +1,111 @@
+//! The service as an AWS Lambda function. Each event (API Gateway REST or HTTP API, ALB, or a
+//! Function URL) becomes a poem request for the same application that serves HTTP locally; its
+//! answer goes back either whole ([`LambdaResponse::Buffered`], what API Gateway expects) or as
+//! it is written ([`LambdaResponse::Streaming`], for a Function URL in `RESPONSE_STREAM` mode:
+//! the first `delta` of `/invoke/{userId}/stream` and every snapshot of a live view reach the
+//! client while the call goes on).
+//!
+//! An invocation cannot outlive its deadline, and a live view never ends by itself: every
+//! answer's body ends [`DEADLINE_MARGIN`] before the deadline, so a long stream closes cleanly
+//! (the web app reconnects) instead of being cut off by a timeout.
+
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use bytes::Bytes;
+use futures::{
+    StreamExt, TryStreamExt,
+    future::{BoxFuture, LocalBoxFuture},
+    stream::BoxStream,
+};
+use http_body::Frame;
+use http_body_util::StreamBody;
+use lambda_http::{Body as LambdaBody, Request as LambdaRequest, RequestExt, service_fn};
+use poem::{Body, Endpoint, EndpointExt, Request, Response, http};
+use tokio::time::Instant;
+
+use crate::config::LambdaResponse;
+
+/// How long before the invocation's deadline an answer's body ends.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
+
+type Error = lambda_http::Error;
+type Chunks = BoxStream<'static, Result<Bytes, std::io::Error>>;
+type StreamedBody = StreamBody<BoxStream<'static, Result<Frame<Bytes>, std::io::Error>>>;
+
+/// Answers the events the Lambda runtime hands this process with `app`, until it is stopped.
+pub async fn run_on_lambda(app: impl Endpoint + 'static, mode: LambdaResponse) -> anyhow::Result<()> {
+    tracing::info!(?mode, "running on AWS Lambda");
+    let app = Arc::new(app.map_to_response());
+    // Boxed futures: the application's types are deep, and the runtime's would nest them further.
+    let runtime: LocalBoxFuture<'static, Result<(), Error>> = match mode {
+        LambdaResponse::Buffered => Box::pin(lambda_http::run(service_fn(move |event| {
+            let app = app.clone();
+            Box::pin(async move { buffered(answer(app.as_ref(), event).await).await }) as BoxFuture<'static, _>
+        }))),
+        LambdaResponse::Streaming => Box::pin(lambda_http::run_with_streaming_response(service_fn(move |event| {
+            let app = app.clone();
+            Box::pin(async move { Ok::<_, Error>(streamed(answer(app.as_ref(), event).await)) })
+                as BoxFuture<'static, _>
+        }))),
+    };
+    let outcome = runtime.await;
+    outcome.map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))
+}
+
+/// The whole answer at once: its body collected until it ends (or the deadline nears).
+async fn buffered(answer: http::Response<Chunks>) -> Result<http::Response<LambdaBody>, Error> {
+    let (head, chunks) = answer.into_parts();
+    let chunks: Vec<Bytes> = chunks.try_collect().await?;
+    let body = match String::from_utf8(chunks.concat()) {
+        Ok(text) if text.is_empty() => LambdaBody::Empty,
+        Ok(text) => LambdaBody::Text(text),
+        Err(binary) => LambdaBody::Binary(binary.into_bytes()),
+    };
+    Ok(http::Response::from_parts(head, body))
+}
+
+/// The answer's head at once, then its body chunk by chunk as the application writes it.
+fn streamed(answer: http::Response<Chunks>) -> http::Response<StreamedBody> {
+    answer.map(|chunks| StreamBody::new(chunks.map_ok(Frame::data).boxed()))
+}
+
+/// The application's answer to one event, its body a stream of chunks that ends
+/// [`DEADLINE_MARGIN`] before the invocation's deadline.
+async fn answer(app: &impl Endpoint<Output = Response>, event: LambdaRequest) -> http::Response<Chunks> {
+    let deadline = event.lambda_context_ref().map(|context| context.deadline);
+    let (parts, body) = app.get_response(poem_request(event)).await.into_parts();
+    let until = Box::pin(tokio::time::sleep_until(cut_off(deadline)));
+    let mut answer = http::Response::new(body.into_bytes_stream().take_until(until).boxed());
+    *answer.status_mut() = parts.status;
+    *answer.version_mut() = parts.version;
+    *answer.headers_mut() = parts.headers;
+    *answer.extensions_mut() = parts.extensions;
+    answer
+}
+
+/// When a body must end: [`DEADLINE_MARGIN`] before `deadline` (milliseconds since the epoch,
+/// from the Runtime API); far in the future when there is none.
+fn cut_off(deadline: Option<u64>) -> Instant {
+    let now = Instant::now();
+    let Some(deadline) = deadline else { return now + Duration::from_secs(365 * 24 * 3600) };
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let left = Duration::from_millis(deadline).saturating_sub(since_epoch);
+    now + left.saturating_sub(DEADLINE_MARGIN)
+}
+
+/// The event as a poem request: method, URI, headers, body, and the Lambda context.
+fn poem_request(event: LambdaRequest) -> Request {
+    let (parts, body) = event.into_parts();
+    let body = match body {
+        LambdaBody::Empty => Body::empty(),
+        LambdaBody::Text(text) => Body::from_string(text),
+        LambdaBody::Binary(data) => Body::from_vec(data),
+    };
+    let mut request = Request::builder().method(parts.method).uri(parts.uri).version(parts.version).body(body);
+    *request.headers_mut() = parts.headers;
+    *request.extensions_mut() = parts.extensions;
+    request
+}
