@@ -21,7 +21,8 @@ const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 const ADMIN_KEY: &str = "schemathesis-admin-key-0123456789";
 /// How long the fuzzing and stateful phases may run (examples and coverage always finish).
 const MAX_SECONDS: &str = "90";
-/// A fixed seed: a failure in CI is reproduced by the same command.
+/// A fixed seed: a failure in CI is reproduced by the same command. One worker: with two,
+/// hypothesis 6.x races in its lambda-source cache ("AST constructor recursion depth mismatch").
 const SEED: &str = "20261130";
 
 /// The service, stopped when dropped.
@@ -71,7 +72,7 @@ pub(crate) fn fuzz_spec() -> anyhow::Result<()> {
         .args(["--url", &format!("http://127.0.0.1:{port}")])
         .args(["--header", &format!("Authorization: Bearer {ADMIN_KEY}")])
         .args(["--checks", "all", "--phases", "examples,coverage,fuzzing,stateful"])
-        .args(["--max-time", MAX_SECONDS, "--seed", SEED, "--workers", "2"])
+        .args(["--max-time", MAX_SECONDS, "--seed", SEED, "--workers", "1"])
         .args(["--generation-database", "none", "--no-color"]);
     let fuzzed = run(&mut schemathesis);
     drop(service);

@@ -2,9 +2,9 @@
 
 use std::fmt;
 
-/// The largest token count the API accepts: 2^53, the largest integer every JSON client
-/// (JavaScript included) represents exactly.
-pub const MAX_TOKENS: u64 = 1 << 53;
+/// The largest token count the API accepts: 2^53 − 1, JavaScript's `Number.MAX_SAFE_INTEGER`
+/// (every JSON client represents it and its successor exactly, so "one more" is never read as it).
+pub const MAX_TOKENS: u64 = (1 << 53) - 1;
 
 /// Why a value was rejected, naming the field as the client spelled it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

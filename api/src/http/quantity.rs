@@ -51,7 +51,7 @@ impl ParseFromJSON for Quantity {
 }
 
 impl<'de> Deserialize<'de> for Quantity {
-    /// A number as written; a whole one above 2^53 is refused (as an `f64` it would silently
+    /// A number as written; a whole one above 2^53 − 1 is refused (as an `f64` it could silently
     /// round: `9007199254740993` would read as `9007199254740992`).
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::de::Error as _;

@@ -128,7 +128,7 @@ impl From<&QuotaStatus> for UserQuotas {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct QuotaCheckBody {
     /// The tokens the request will need (input and output).
-    #[oai(validator(minimum(value = "0"), maximum(value = "9007199254740992")))]
+    #[oai(validator(minimum(value = "0"), maximum(value = "9007199254740991")))]
     #[serde(deserialize_with = "body::whole_number")]
     pub(super) estimated_tokens: u64,
     /// What it will cost, in US dollars, with at most 6 decimals (default: the tokens at the

@@ -10,7 +10,11 @@
 //! - request bodies allow no properties beyond their own (the service refuses unknown fields);
 //! - a quota rule's `limit` depends on its `metric`, and a key request's `userId` on its
 //!   `role`: both are unions tagged by that property;
-//! - model IDs are those of the price list in effect.
+//! - model IDs are those of the price list in effect;
+//! - an integer's bounds are written as integers (`9007199254740991`, not `…991.0`: a reader
+//!   that takes the float steps past it imprecisely);
+//! - a prompt is not only whitespace, stated as `not` a blank pattern (a positive `\S` pattern
+//!   next to a 200,000-character `maxLength` leaves schemathesis unable to draw a valid prompt).
 
 use serde_json::{Map, Value, json};
 
@@ -25,6 +29,8 @@ pub(super) fn refine(document: &str, prices: &PriceList) -> String {
     key_requests_by_role(&mut doc);
     closed_request_bodies(&mut doc);
     model_ids(&mut doc, prices);
+    prompts_not_blank(&mut doc);
+    whole_bounds_as_integers(&mut doc);
     let mut text = serde_json::to_string_pretty(&doc).expect("JSON serializes");
     text.push('\n');
     text
@@ -177,5 +183,30 @@ fn model_ids(doc: &mut Value, prices: &PriceList) {
     }
     if let Some(schema) = schemas.get_mut("ModelScope") {
         schema["enum"] = json!(scopes);
+    }
+}
+
+fn prompts_not_blank(doc: &mut Value) {
+    if let Some(schema) = schemas(doc).get_mut("PromptText") {
+        schema["not"] = json!({ "pattern": "^\\s*$" });
+    }
+}
+
+fn whole_bounds_as_integers(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            let integer = map.get("type").is_some_and(|t| t == "integer");
+            for (key, inner) in map.iter_mut() {
+                let bound = matches!(key.as_str(), "minimum" | "maximum");
+                match inner.as_f64() {
+                    Some(n) if integer && bound && n.fract() == 0.0 && n.abs() < 2f64.powi(63) => {
+                        *inner = json!(n as i64);
+                    }
+                    _ => whole_bounds_as_integers(inner),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_bounds_as_integers),
+        _ => {}
     }
 }

@@ -153,7 +153,8 @@ named_string!(
     PromptText = Constraints {
         name: "PromptText",
         description: "A prompt: 1 to 200,000 characters, not only whitespace.",
-        pattern: Some(r"\S"),
+        // "Not only whitespace" is added by `spec.rs` as `not` a blank pattern.
+        pattern: None,
         min_length: Some(1),
         max_length: Some(200_000),
     }

@@ -111,8 +111,8 @@ pub(super) struct DeletedUser {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct CreateUserRequest {
     user_id: UserIdText,
-    /// A positive whole number, at most 2^53.
-    #[oai(validator(minimum(value = "1"), maximum(value = "9007199254740992")))]
+    /// A positive whole number, at most 2^53 − 1.
+    #[oai(validator(minimum(value = "1"), maximum(value = "9007199254740991")))]
     #[serde(deserialize_with = "body::whole_number")]
     token_limit: u64,
     /// Also issue the user's first API key (answered once, in `apiKey`).
@@ -141,8 +141,8 @@ pub(super) struct CreatedUser {
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct UpdateLimitRequest {
-    /// A positive whole number, at most 2^53.
-    #[oai(validator(minimum(value = "1"), maximum(value = "9007199254740992")))]
+    /// A positive whole number, at most 2^53 − 1.
+    #[oai(validator(minimum(value = "1"), maximum(value = "9007199254740991")))]
     #[serde(deserialize_with = "body::whole_number")]
     new_limit: u64,
 }
@@ -151,16 +151,16 @@ pub(super) struct UpdateLimitRequest {
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct RecordUsageRequest {
-    /// Tokens consumed: a whole number from 0 to 2^53.
-    #[oai(validator(minimum(value = "0"), maximum(value = "9007199254740992")))]
+    /// Tokens consumed: a whole number from 0 to 2^53 − 1.
+    #[oai(validator(minimum(value = "0"), maximum(value = "9007199254740991")))]
     #[serde(deserialize_with = "body::whole_number")]
     tokens_consumed: u64,
     /// Of those, the input tokens (with `model`, so the record is priced).
-    #[oai(validator(minimum(value = "0"), maximum(value = "9007199254740992")))]
+    #[oai(validator(minimum(value = "0"), maximum(value = "9007199254740991")))]
     #[serde(default, deserialize_with = "body::optional_whole_number")]
     input_tokens: Option<u64>,
     /// Of those, the output tokens (with `model`, so the record is priced).
-    #[oai(validator(minimum(value = "0"), maximum(value = "9007199254740992")))]
+    #[oai(validator(minimum(value = "0"), maximum(value = "9007199254740991")))]
     #[serde(default, deserialize_with = "body::optional_whole_number")]
     output_tokens: Option<u64>,
     /// The model that produced the usage (an ID from the price list): the record then carries

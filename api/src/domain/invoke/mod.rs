@@ -75,8 +75,9 @@ impl Prompt {
     pub const MAX_OUTPUT_TOKENS: u64 = 64_000;
     pub const MAX_TURNS: usize = 200;
 
-    /// A prompt: non-blank, at most [`Prompt::MAX_CHARS`] characters counting system prompt
-    /// and history; an output cap from 1 to [`Prompt::MAX_OUTPUT_TOKENS`] when given.
+    /// A prompt: non-blank; it, the system prompt and each turn of history at most
+    /// [`Prompt::MAX_CHARS`] characters, and all of them together at most twice that; an
+    /// output cap from 1 to [`Prompt::MAX_OUTPUT_TOKENS`] when given.
     pub fn new(
         prompt: String,
         system: Option<String>,
@@ -88,10 +89,20 @@ impl Prompt {
             return Err(ValidationError::new("prompt", "must not be empty"));
         }
         let chars = |text: &str| text.chars().count();
-        let prompt_chars = chars(&prompt);
-        if prompt_chars > Self::MAX_CHARS {
-            let reason = format!("must be at most {} characters (got {prompt_chars})", Self::MAX_CHARS);
-            return Err(ValidationError::new("prompt", reason));
+        let at_most_max_chars = |field: &'static str, text: &str| {
+            let count = chars(text);
+            if count > Self::MAX_CHARS {
+                let reason = format!("must be at most {} characters (got {count})", Self::MAX_CHARS);
+                return Err(ValidationError::new(field, reason));
+            }
+            Ok(count)
+        };
+        let prompt_chars = at_most_max_chars("prompt", &prompt)?;
+        if let Some(system) = &system {
+            at_most_max_chars("system", system)?;
+        }
+        for turn in &history {
+            at_most_max_chars("history", &turn.text)?;
         }
         if history.len() > Self::MAX_TURNS {
             let reason = format!("may hold at most {} turns (got {})", Self::MAX_TURNS, history.len());
@@ -264,5 +275,40 @@ impl Invocations {
 
     fn expiry(&self) -> Timestamp {
         self.0.core.now().plus(self.0.settings.hold_ttl)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prompt_with(system: Option<String>, history: Vec<Turn>) -> Result<Prompt, ValidationError> {
+        Prompt::new("hello".into(), system, history, None, None)
+    }
+
+    fn turn(text: String) -> Turn {
+        Turn { speaker: Speaker::User, text }
+    }
+
+    #[test]
+    fn every_text_is_held_to_the_character_cap_and_named() {
+        let long = "é".repeat(Prompt::MAX_CHARS + 1);
+        let fits = "é".repeat(Prompt::MAX_CHARS);
+        assert_eq!(Prompt::new(long.clone(), None, vec![], None, None).unwrap_err().field, "prompt");
+        assert_eq!(prompt_with(Some(long.clone()), vec![]).unwrap_err().field, "system");
+        assert_eq!(prompt_with(None, vec![turn(long)]).unwrap_err().field, "history");
+        assert!(prompt_with(Some(fits.clone()), vec![]).is_ok(), "characters are counted, not bytes");
+        let too_much_together = prompt_with(Some(fits.clone()), vec![turn(fits.clone()), turn("x".into())]);
+        assert_eq!(too_much_together.unwrap_err().field, "history");
+    }
+
+    #[test]
+    fn blank_prompts_and_output_caps_out_of_range_are_refused() {
+        assert_eq!(Prompt::new(" \n\t".into(), None, vec![], None, None).unwrap_err().field, "prompt");
+        for cap in [0, Prompt::MAX_OUTPUT_TOKENS + 1] {
+            let refused = Prompt::new("hi".into(), None, vec![], Some(cap), None).unwrap_err();
+            assert_eq!(refused.field, "maxOutputTokens");
+        }
+        assert_eq!(Prompt::new("hi".into(), None, vec![], Some(64_000), None).unwrap().max_output_tokens, Some(64_000));
     }
 }

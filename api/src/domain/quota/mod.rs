@@ -173,7 +173,7 @@ impl RuleSource {
     }
 }
 
-/// The most tokens or requests a rule may name: 2^53, as for limits.
+/// The most tokens or requests a rule may name: 2^53 − 1, as for limits.
 pub const MAX_COUNT: u64 = super::MAX_TOKENS;
 
 impl QuotaRule {

@@ -14,7 +14,7 @@ use crate::domain::{
     Reservation, Settlement, StoreError, Timestamp, User, UserId,
 };
 
-/// The most usage one account may record (2^53, exact in every JSON reader): past this, a
+/// The most usage one account may record (2^53 − 1, exact in every JSON reader): past this, a
 /// record is refused as an overflow.
 const MAX_USAGE: u128 = MAX_TOKENS as u128;
 

@@ -211,7 +211,7 @@ pub(super) fn record(t: &mut Tables<'_>, r: &Recording) -> Applied {
     {
         refuse!(claimed);
     }
-    // Usage stays within 2^53, exact in every JSON reader.
+    // Usage stays within 2^53 − 1, exact in every JSON reader.
     if user.used.tokens.checked_add(r.amounts.tokens).is_none_or(|total| total > crate::domain::MAX_TOKENS) {
         refuse!(StoreError::Overflow);
     }
