@@ -76,6 +76,23 @@ pub struct Config {
     #[arg(long, env = "TOKENMETER_GUESTS", value_enum, default_value_t = Switch::Off)]
     pub guests: Switch,
 
+    /// How often every alert rule is evaluated, in seconds.
+    #[arg(long, env = "TOKENMETER_ALERT_EVAL_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub alert_eval_secs: u64,
+
+    /// Where alert notifications are POSTed as JSON (none: alerts are only listed).
+    #[arg(long, env = "TOKENMETER_ALERT_WEBHOOK_URL")]
+    pub alert_webhook_url: Option<String>,
+
+    /// The SNS topic alert notifications are published to (none: no SNS).
+    #[arg(long, env = "TOKENMETER_ALERT_SNS_TOPIC_ARN")]
+    pub alert_sns_topic_arn: Option<String>,
+
+    /// Whether `GET /metrics` answers without a key (`on`: for a private network only).
+    #[arg(long, env = "TOKENMETER_METRICS_PUBLIC", value_enum, default_value_t = Switch::Off)]
+    pub metrics_public: Switch,
+
     /// Days usage events and their roll-ups are kept.
     #[arg(long, env = "TOKENMETER_EVENT_RETENTION_DAYS", default_value_t = 90,
           value_parser = clap::value_parser!(u64).range(1..=3_650))]

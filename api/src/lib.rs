@@ -2,6 +2,7 @@
 //!
 //! - [`domain`]: the rules (validation, usage, cost), and the store port they own.
 //! - [`store`]: the store implementations.
+//! - [`model`], [`notify`]: model providers, and where alert notifications go.
 //! - [`http`]: the poem + poem-openapi surface.
 //! - [`server`]: wiring: configuration to a running service, locally or on AWS Lambda.
 
@@ -10,6 +11,9 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod model;
+pub mod notify;
+#[cfg(feature = "report")]
+pub mod report;
 
 pub mod server;
 pub mod store;

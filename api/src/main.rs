@@ -1,6 +1,8 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+#[cfg(feature = "report")]
+use tokenmeter_api::report;
 use tokenmeter_api::{config::Config, server};
 
 /// mimalloc: glibc's allocator cost a third of the usage-record throughput (`cargo xtask bench`
@@ -25,6 +27,9 @@ enum Command {
     /// Issue a new admin API key on the configured store and print it (stop the service first
     /// when it uses the embedded store).
     AdminKey,
+    /// Print the usage report of a running service (`--hours 24 [--user ID] [--format table|json|csv]`).
+    #[cfg(feature = "report")]
+    Report(report::ReportArgs),
     /// Print the OpenAPI document (or write it to --out).
     Openapi {
         #[arg(long)]
@@ -43,6 +48,11 @@ async fn main() -> anyhow::Result<()> {
         Command::AdminKey => {
             let key = server::issue_admin_key(&cli.config).await?;
             print_output(&format!("{key}\n"));
+            Ok(())
+        }
+        #[cfg(feature = "report")]
+        Command::Report(args) => {
+            print_output(&report::run(&args).await?);
             Ok(())
         }
         Command::Openapi { out } => {

@@ -10,11 +10,13 @@ use crate::{
     aws,
     config::{Config, LogFormat, OnStoreOutage, ProviderKind, StoreKind, Switch},
     domain::{
-        Bootstrap, FailOpen, GuestSettings, InvokeSettings, KeyLabel, ModelProvider, OutagePolicy, Parts, PriceList,
-        Role, Services, Settings, StartupAdminKey, Stores, SystemClock, TierName, quota::default_tiers,
+        AlertTarget, Bootstrap, FailOpen, GuestSettings, InvokeSettings, KeyLabel, ModelProvider, MonitoringSettings,
+        OutagePolicy, Parts, PriceList, Role, Services, Settings, StartupAdminKey, Stores, SystemClock, TierName,
+        quota::default_tiers,
     },
     http,
     model::{BedrockProvider, BedrockSettings, EchoProvider, default_prices},
+    notify::{SnsTarget, WebhookTarget},
     store::{EmbeddedStore, FileOutbox},
 };
 
@@ -42,6 +44,7 @@ pub fn settings(config: &Config) -> anyhow::Result<Settings> {
         default_tier,
         event_retention: Duration::from_secs(config.event_retention_days * 86_400),
         guests: GuestSettings { enabled: config.guests == Switch::On, ..GuestSettings::default() },
+        monitoring: MonitoringSettings { metrics_public: config.metrics_public == Switch::On },
     })
 }
 
@@ -125,14 +128,29 @@ pub(crate) async fn services(config: &Config, store: &OpenedStore) -> anyhow::Re
         config.admin_key.as_deref().map(StartupAdminKey::new).transpose().map_err(anyhow::Error::msg)?;
     let stores = store.stores();
     stores.tiers.seed_tiers(&default_tiers()).await.context("creating the default tiers")?;
-    Ok(Services::new(Parts {
+    let services = Services::new(Parts {
         stores,
         provider,
         prices,
         clock: Arc::new(SystemClock),
         startup_admin,
         settings: settings(config)?,
-    }))
+        alert_targets: alert_targets(config).await?,
+    });
+    services.alerts.seed().await.context("creating the default alert rules")?;
+    Ok(services)
+}
+
+/// The targets of alert notifications the configuration names.
+async fn alert_targets(config: &Config) -> anyhow::Result<Vec<Arc<dyn AlertTarget>>> {
+    let mut targets: Vec<Arc<dyn AlertTarget>> = Vec::new();
+    if let Some(url) = &config.alert_webhook_url {
+        targets.push(Arc::new(WebhookTarget::new(url)?));
+    }
+    if let Some(topic) = &config.alert_sns_topic_arn {
+        targets.push(Arc::new(SnsTarget::new(&aws::sdk_config().await, topic)));
+    }
+    Ok(targets)
 }
 
 /// Serves HTTP on `config.listen` until the process is stopped, or runs as an AWS Lambda
@@ -145,6 +163,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         ensure_admin_key(&services).await?;
     }
     background_tasks(&services, &store);
+    services.alerts.clone().run_every(Duration::from_secs(config.alert_eval_secs));
     let stopping = services.core.stopping().clone();
     let app = http::endpoint(services, &config.cors_origins, http::WebApp::new(&config.web_dir));
     if on_lambda {
@@ -195,6 +214,7 @@ pub fn openapi_json() -> anyhow::Result<String> {
         default_tier: None,
         event_retention: Duration::from_secs(86_400),
         guests: GuestSettings::default(),
+        monitoring: MonitoringSettings::default(),
     };
     let services = Services::new(Parts {
         stores: Stores::of(store),
@@ -203,6 +223,7 @@ pub fn openapi_json() -> anyhow::Result<String> {
         clock: Arc::new(SystemClock),
         startup_admin: None,
         settings: config_free,
+        alert_targets: Vec::new(),
     });
     Ok(http::openapi_json(services))
 }

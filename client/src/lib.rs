@@ -34,6 +34,8 @@ progenitor::generate_api!(
     interface = Positional,
     derives = [PartialEq],
     replace = {
+        AlertRuleName = str,
+        EventIdParam = str,
         GuestKey = String,
         IdempotencyKey = str,
         KeyIdParam = str,

@@ -4,7 +4,17 @@ use crate::shell::{cargo, project_root, run, step};
 
 pub(crate) fn openapi() -> anyhow::Result<()> {
     step("regenerating openapi/openapi.json");
-    run(cargo().args(["run", "--quiet", "-p", "tokenmeter-api", "--", "openapi", "--out", "openapi/openapi.json"]))?;
+    run(cargo().args([
+        "run",
+        "--quiet",
+        "-p",
+        "tokenmeter-api",
+        "--no-default-features",
+        "--",
+        "openapi",
+        "--out",
+        "openapi/openapi.json",
+    ]))?;
     eprintln!("wrote {}", project_root().join("openapi/openapi.json").display());
     Ok(())
 }

@@ -7,6 +7,7 @@
 //! [`TierStore`], [`EventStore`]); time comes from an injected [`Clock`].
 
 mod access;
+mod alerts;
 mod clock;
 mod context;
 mod error;
@@ -25,6 +26,7 @@ mod outage;
 mod pricing;
 pub mod quota;
 mod quotas;
+mod reports;
 mod store;
 mod time;
 mod tracker;
@@ -34,6 +36,9 @@ mod values;
 use std::{sync::Arc, time::Duration};
 
 pub use access::{Bootstrap, Principal};
+pub use alerts::{
+    AlertMetric, AlertRule, AlertTarget, Alerts, Comparison, Firing, FiringState, Notification, NotificationState,
+};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use context::{Core, CoreParts};
 pub use error::{Error, Refusal, StoreError};
@@ -53,7 +58,10 @@ pub use outage::{FailOpen, OutagePolicy, Outbox, OutboxEntry};
 pub use pricing::{Cost, ModelPrice, PriceList, Priced, TokenPrices, TokenUsage};
 pub use quota::{CounterKey, Metric, ModelScope, Period, QuotaRule, RuleSource, RuleState, Tier, plan};
 pub use quotas::{QuotaCheck, QuotaStatus, Quotas};
-pub use store::{AccountStore, EventStore, KeyStore, StoredTier, TierStore, UserChange};
+pub use reports::{
+    EventOrder, Granularity, ModelUsage, MonitoringSettings, Projection, ReportQuery, Reports, UsageReport,
+};
+pub use store::{AccountStore, AlertStore, EventStore, FIRING_RETENTION, KeyStore, StoredTier, TierStore, UserChange};
 pub use time::{InvalidTimestamp, Timestamp};
 pub use tracker::{NewUser, Tracker, Usage};
 pub use user::User;
@@ -66,12 +74,19 @@ pub struct Stores {
     pub keys: Arc<dyn KeyStore>,
     pub tiers: Arc<dyn TierStore>,
     pub events: Arc<dyn EventStore>,
+    pub alerts: Arc<dyn AlertStore>,
 }
 
 impl Stores {
     /// Every port served by one store.
-    pub fn of<S: AccountStore + KeyStore + TierStore + EventStore>(store: Arc<S>) -> Self {
-        Self { accounts: store.clone(), keys: store.clone(), tiers: store.clone(), events: store }
+    pub fn of<S: AccountStore + KeyStore + TierStore + EventStore + AlertStore>(store: Arc<S>) -> Self {
+        Self {
+            accounts: store.clone(),
+            keys: store.clone(),
+            tiers: store.clone(),
+            events: store.clone(),
+            alerts: store,
+        }
     }
 }
 
@@ -86,6 +101,7 @@ pub struct Settings {
     /// How long usage events (and roll-ups) are kept.
     pub event_retention: Duration,
     pub guests: GuestSettings,
+    pub monitoring: MonitoringSettings,
 }
 
 /// Every domain service, built once at start-up.
@@ -96,6 +112,8 @@ pub struct Services {
     pub invocations: Invocations,
     pub quotas: Quotas,
     pub guests: Guests,
+    pub reports: Reports,
+    pub alerts: Alerts,
 }
 
 /// What the services are built from.
@@ -106,11 +124,13 @@ pub struct Parts {
     pub clock: SharedClock,
     pub startup_admin: Option<StartupAdminKey>,
     pub settings: Settings,
+    /// Where alert notifications go (none: they are only listed).
+    pub alert_targets: Vec<Arc<dyn AlertTarget>>,
 }
 
 impl Services {
     pub fn new(parts: Parts) -> Self {
-        let Parts { stores, provider, prices, clock, startup_admin, settings } = parts;
+        let Parts { stores, provider, prices, clock, startup_admin, settings, alert_targets } = parts;
         let core = Core::new(CoreParts {
             clock: clock.clone(),
             accounts: stores.accounts.clone(),
@@ -124,6 +144,8 @@ impl Services {
         let guests = Guests::new(core.clone(), keys.clone(), settings.guests);
         let tracker = Tracker::new(core.clone(), keys, quotas.clone(), settings.default_tier);
         let invocations = Invocations::new(core.clone(), quotas.clone(), provider, settings.invoke);
-        Self { core, tracker, invocations, quotas, guests }
+        let reports = Reports::new(core.clone(), settings.monitoring);
+        let alerts = Alerts::new(core.clone(), quotas.clone(), stores.alerts.clone(), alert_targets);
+        Self { core, tracker, invocations, quotas, guests, reports, alerts }
     }
 }

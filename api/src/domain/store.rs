@@ -5,9 +5,9 @@
 use async_trait::async_trait;
 
 use super::{
-    ApiKey, Counter, CounterKey, EventQuery, Hold, HoldId, IdempotencyClaim, IdempotencyRecord, KeyId, QuotaRule,
-    Recording, Release, Reservation, Rollup, Settlement, StoreError, Tier, TierName, Timestamp, TokenLimit, UsageEvent,
-    User, UserId,
+    AlertRule, ApiKey, Counter, CounterKey, EventQuery, Firing, Hold, HoldId, IdempotencyClaim, IdempotencyRecord,
+    KeyId, QuotaRule, Recording, Release, Reservation, Rollup, Settlement, StoreError, Tier, TierName, Timestamp,
+    TokenLimit, UsageEvent, User, UserId,
 };
 
 /// A change to a user's rules; each bumps the user's `rulesVersion`.
@@ -151,3 +151,32 @@ pub trait EventStore: Send + Sync + 'static {
     /// Roll-ups of the hours in `[from, to)`: one user's per model, or (`None`) each model's.
     async fn rollups(&self, from: Timestamp, to: Timestamp, user: Option<&UserId>) -> Result<Vec<Rollup>, StoreError>;
 }
+
+/// Alert rules and firings, shared by every instance.
+#[async_trait]
+pub trait AlertStore: Send + Sync + 'static {
+    /// Every rule, ordered by name.
+    async fn alert_rules(&self) -> Result<Vec<AlertRule>, StoreError>;
+
+    /// Creates or replaces a rule.
+    async fn put_alert_rule(&self, rule: &AlertRule) -> Result<(), StoreError>;
+
+    /// Deletes a rule: [`StoreError::NotFound`] without it.
+    async fn delete_alert_rule(&self, name: &str) -> Result<(), StoreError>;
+
+    /// Creates `rules` once in the store's life (a later deletion of one is respected).
+    async fn seed_alert_rules(&self, rules: &[AlertRule]) -> Result<(), StoreError>;
+
+    /// Records `firing` unless one with its [`Firing::id`] exists: `true` when this call
+    /// recorded it (and so its caller notifies).
+    async fn claim_firing(&self, firing: &Firing) -> Result<bool, StoreError>;
+
+    /// Marks the firing `id` resolved at `at` if it is still firing: `true` when this call did.
+    async fn resolve_firing(&self, id: &str, at: Timestamp) -> Result<bool, StoreError>;
+
+    /// The latest `limit` firings, newest first (kept for [`FIRING_RETENTION`]).
+    async fn firings(&self, limit: usize) -> Result<Vec<Firing>, StoreError>;
+}
+
+/// How long a firing is kept.
+pub const FIRING_RETENTION: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);

@@ -17,38 +17,48 @@ pub(super) struct Caller(pub Principal);
 const BEARER: &str = "BearerAuth";
 const API_KEY: &str = "ApiKeyAuth";
 
+fn register_schemes(registry: &mut Registry) {
+    let scheme = |ty, description| MetaSecurityScheme {
+        ty,
+        description: Some(description),
+        name: None,
+        key_in: None,
+        scheme: None,
+        bearer_format: None,
+        flows: None,
+        openid_connect_url: None,
+    };
+    registry.create_security_scheme(
+        BEARER,
+        MetaSecurityScheme {
+            scheme: Some("bearer"),
+            bearer_format: Some("tmk_<id>_<secret>"),
+            ..scheme("http", "An API key as a bearer token: `Authorization: Bearer tmk_…`.")
+        },
+    );
+    registry.create_security_scheme(
+        API_KEY,
+        MetaSecurityScheme {
+            name: Some("X-API-Key"),
+            key_in: Some("header"),
+            ..scheme("apiKey", "The same API key in the `X-API-Key` header.")
+        },
+    );
+}
+
+async fn authenticate(request: &Request) -> poem::Result<Principal> {
+    let keys = request.data::<Keys>().ok_or_else(ApiError::<AnyCode>::internal)?;
+    let token = presented_key(request.headers())?;
+    Ok(keys.authenticate(token).await.map_err(ApiError::<AnyCode>::from)?)
+}
+
 impl<'a> ApiExtractor<'a> for Caller {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
     type ParamType = ();
     type ParamRawType = ();
 
     fn register(registry: &mut Registry) {
-        let scheme = |ty, description| MetaSecurityScheme {
-            ty,
-            description: Some(description),
-            name: None,
-            key_in: None,
-            scheme: None,
-            bearer_format: None,
-            flows: None,
-            openid_connect_url: None,
-        };
-        registry.create_security_scheme(
-            BEARER,
-            MetaSecurityScheme {
-                scheme: Some("bearer"),
-                bearer_format: Some("tmk_<id>_<secret>"),
-                ..scheme("http", "An API key as a bearer token: `Authorization: Bearer tmk_…`.")
-            },
-        );
-        registry.create_security_scheme(
-            API_KEY,
-            MetaSecurityScheme {
-                name: Some("X-API-Key"),
-                key_in: Some("header"),
-                ..scheme("apiKey", "The same API key in the `X-API-Key` header.")
-            },
-        );
+        register_schemes(registry);
     }
 
     fn security_schemes() -> Vec<&'static str> {
@@ -60,9 +70,38 @@ impl<'a> ApiExtractor<'a> for Caller {
         _body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        let keys = request.data::<Keys>().ok_or_else(ApiError::<AnyCode>::internal)?;
-        let token = presented_key(request.headers())?;
-        Ok(Caller(keys.authenticate(token).await.map_err(ApiError::<AnyCode>::from)?))
+        authenticate(request).await.map(Caller)
+    }
+}
+
+/// The caller of an operation that may also be public: `None` when the request presents no
+/// key (a key that is presented must be valid). The document lists the schemes as for
+/// [`Caller`]; the operation says when it is public.
+pub(super) struct MaybeCaller(pub Option<Principal>);
+
+impl<'a> ApiExtractor<'a> for MaybeCaller {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        register_schemes(registry);
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        vec![BEARER, API_KEY]
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        _body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let headers = request.headers();
+        if !headers.contains_key(poem::http::header::AUTHORIZATION) && !headers.contains_key("x-api-key") {
+            return Ok(MaybeCaller(None));
+        }
+        authenticate(request).await.map(|principal| MaybeCaller(Some(principal)))
     }
 }
 

@@ -159,6 +159,12 @@ pub(crate) fn number_literal(raw: &RawValue) -> Result<f64, String> {
     Ok(value)
 }
 
+/// Deserializes a number, refusing other JSON types with a readable reason.
+pub(crate) fn number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    let raw = Box::<RawValue>::deserialize(deserializer)?;
+    number_literal(&raw).map_err(D::Error::custom)
+}
+
 /// Deserializes an optional number as [`number`] does (`null` or absent is `None`).
 pub(crate) fn optional_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
     let raw = Box::<RawValue>::deserialize(deserializer)?;

@@ -1,6 +1,7 @@
 //! The HTTP surface: the only module that knows about poem. Builds the OpenAPI service from
 //! the per-area APIs and wraps it in the middleware every request passes through.
 
+mod alerts;
 mod auth;
 mod body;
 mod error;
@@ -13,11 +14,13 @@ mod keys;
 mod lambda;
 mod limits;
 mod live;
+mod metrics;
 mod params;
 mod quantity;
 mod quota_views;
 mod quotas;
 mod read_body;
+mod reports;
 mod request_id;
 mod request_limits;
 mod routes;
@@ -56,6 +59,8 @@ enum ApiTags {
     Keys,
     /// Calling the model with exact enforcement.
     Models,
+    /// Usage reports, the event log, alerts and metrics.
+    Monitoring,
     /// Health and service information.
     System,
 }
@@ -80,11 +85,14 @@ type Apis = (
     invoke::InvokeApi,
     quotas::QuotasApi,
     guests::GuestsApi,
+    reports::ReportsApi,
+    alerts::AlertsApi,
+    metrics::MetricsApi,
     health::HealthApi,
 );
 
 fn openapi_service(services: Services) -> OpenApiService<Apis, ()> {
-    let Services { core, tracker, invocations, quotas, guests } = services;
+    let Services { core, tracker, invocations, quotas, guests, reports, alerts } = services;
     let apis = (
         users::UsersApi { tracker: tracker.clone(), guests: guests.clone() },
         live::LiveApi { tracker: tracker.clone() },
@@ -92,6 +100,9 @@ fn openapi_service(services: Services) -> OpenApiService<Apis, ()> {
         invoke::InvokeApi { invocations: invocations.clone() },
         quotas::QuotasApi { quotas },
         guests::GuestsApi { guests },
+        reports::ReportsApi { reports: reports.clone() },
+        alerts::AlertsApi { alerts },
+        metrics::MetricsApi { reports },
         health::HealthApi { core, invocations },
     );
     OpenApiService::new(apis, "tokenmeter", env!("CARGO_PKG_VERSION")).description(DESCRIPTION)
@@ -112,6 +123,7 @@ pub fn endpoint(services: Services, cors_origins: &[String], web: WebApp) -> imp
     let prices = services.core.prices().clone();
     let api = openapi_service(services);
     let routes = routes::Routes::of(&api.spec());
+    let counted_routes = routes.clone();
     let cors = Cors::new()
         .allow_origins(cors_origins.iter().map(String::as_str))
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
@@ -164,7 +176,7 @@ pub fn endpoint(services: Services, cors_origins: &[String], web: WebApp) -> imp
         .data(keys)
         .with(CatchPanic::new().with_handler(|_| ApiError::<error::AnyCode>::internal().as_response()))
         .with_if(!cors_origins.is_empty(), cors)
-        .around(move |next, req| count_requests(next, req, metrics.clone()))
+        .around(move |next, req| count_requests(next, req, metrics.clone(), counted_routes.clone()))
         .around(refuse_oversized_heads)
         .around(request_id::with_request_id)
 }
@@ -193,14 +205,23 @@ async fn refuse_oversized_heads<E: Endpoint>(next: E, req: poem::Request) -> poe
 
 /// Counts every answer by operation and status, and logs it at `debug` (one line, no
 /// formatting unless that level is on).
-async fn count_requests<E: Endpoint>(next: E, req: poem::Request, metrics: Metrics) -> poem::Result<poem::Response> {
+async fn count_requests<E: Endpoint>(
+    next: E,
+    req: poem::Request,
+    metrics: Metrics,
+    routes: routes::Routes,
+) -> poem::Result<poem::Response> {
     let started = Instant::now();
     let method = req.method().clone();
+    let path = req.uri().path().to_owned();
     let response = match next.call(req).await {
         Ok(response) => response.into_response(),
         Err(err) => err.into_response(),
     };
-    let route = response.data::<OperationId>().map_or("other", |id| id.0);
+    let route = match response.data::<OperationId>() {
+        Some(id) => id.0,
+        None => routes.operation(method.as_str(), &path).unwrap_or("other"),
+    };
     let status = response.status().as_u16();
     metrics.http_request(route, status);
     tracing::debug!(%method, route, status, took_us = started.elapsed().as_micros() as u64, "answered");

@@ -9,11 +9,13 @@ use poem_openapi::error::{ParseParamError, ParsePathError};
 
 use super::error::{AnyCode, ApiError, Failure};
 
-/// A path template of the spec (`/users/{userId}/usage`) and the methods it accepts.
+/// A path template of the spec (`/users/{userId}/usage`), the methods it accepts and the
+/// operation each names.
 #[derive(Debug, Clone)]
 struct Template {
     segments: Vec<Option<String>>,
     methods: Vec<String>,
+    operations: Vec<String>,
 }
 
 /// The API's routes.
@@ -37,23 +39,45 @@ impl Routes {
                     .as_object()
                     .map(|ops| ops.keys().map(|m| m.to_ascii_uppercase()).collect())
                     .unwrap_or_default(),
+                operations: operations
+                    .as_object()
+                    .map(|ops| {
+                        ops.values().map(|op| op["operationId"].as_str().unwrap_or("other").to_owned()).collect()
+                    })
+                    .unwrap_or_default(),
             })
             .collect();
         Self(Arc::new(templates))
     }
 
-    /// The methods the route matching `path` accepts, if one does.
-    fn allowed(&self, path: &str) -> Option<Vec<&str>> {
+    /// The templates matching `path`.
+    fn matching(&self, path: &str) -> Vec<&Template> {
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        let mut allowed: Vec<&str> = self
-            .0
+        self.0
             .iter()
             .filter(|t| {
                 t.segments.len() == segments.len()
                     && t.segments.iter().zip(&segments).all(|(want, got)| want.as_deref().is_none_or(|w| w == *got))
             })
-            .flat_map(|t| t.methods.iter().map(String::as_str))
-            .collect();
+            .collect()
+    }
+
+    /// The operation `method` on `path` names, if any: answers an operation refused before
+    /// its handler ran (its error carries no operation ID) are still counted under it.
+    pub(super) fn operation(&self, method: &str, path: &str) -> Option<&str> {
+        // A literal segment beats a parameter (`/events/users` is not `/events/{x}`).
+        let mut found = self.matching(path);
+        found.sort_by_key(|t| t.segments.iter().filter(|s| s.is_none()).count());
+        found.into_iter().find_map(|t| {
+            let i = t.methods.iter().position(|m| m.eq_ignore_ascii_case(method))?;
+            Some(t.operations[i].as_str())
+        })
+    }
+
+    /// The methods the route matching `path` accepts, if one does.
+    fn allowed(&self, path: &str) -> Option<Vec<&str>> {
+        let mut allowed: Vec<&str> =
+            self.matching(path).into_iter().flat_map(|t| t.methods.iter().map(String::as_str)).collect();
         allowed.sort_unstable();
         allowed.dedup();
         (!allowed.is_empty()).then_some(allowed)
@@ -100,5 +124,16 @@ mod tests {
         assert_eq!(routes.allowed("/users/alice"), Some(vec!["DELETE", "GET"]));
         assert_eq!(routes.allowed("/users/alice/usage"), Some(vec!["POST"]));
         assert_eq!(routes.allowed("/nope"), None);
+    }
+
+    #[test]
+    fn operations_are_found_by_method_and_path_literals_first() {
+        let routes = Routes::of(
+            r#"{"paths": {"/users/{userId}": {"get": {"operationId": "getUser"}},
+                          "/users/me": {"get": {"operationId": "me"}}}}"#,
+        );
+        assert_eq!(routes.operation("GET", "/users/alice"), Some("getUser"));
+        assert_eq!(routes.operation("GET", "/users/me"), Some("me"));
+        assert_eq!(routes.operation("POST", "/users/alice"), None);
     }
 }

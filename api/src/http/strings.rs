@@ -138,6 +138,28 @@ named_string!(
 );
 
 named_string!(
+    /// An event's ID, as a page cursor.
+    EventIdParam = Constraints {
+        name: "EventIdParam",
+        description: "An event's ID (`eventId`, or a page's `nextBefore`): 21 lowercase hex digits.",
+        pattern: Some("^[0-9a-f]{21}$"),
+        min_length: Some(21),
+        max_length: Some(21),
+    }
+);
+
+named_string!(
+    /// An alert rule's name in a path.
+    AlertNamePath = Constraints {
+        name: "AlertRuleName",
+        description: "An alert rule's name: 1–64 lowercase letters, digits, `-` or `_`, starting with a letter or digit.",
+        pattern: Some(crate::domain::AlertRule::NAME_PATTERN),
+        min_length: Some(1),
+        max_length: Some(64),
+    }
+);
+
+named_string!(
     /// A tier's name.
     TierNameText = Constraints {
         name: "TierName",

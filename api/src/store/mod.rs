@@ -3,6 +3,7 @@
 //! [`EventStore`](crate::domain::EventStore)): the embedded redb store, and DynamoDB; and the
 //! fail-open [`Outbox`](crate::domain::Outbox) in a local file.
 
+mod alert_codec;
 mod codec;
 mod dynamodb;
 mod embedded;

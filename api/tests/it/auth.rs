@@ -92,6 +92,19 @@ fn matrix() -> Vec<Case> {
             [401, 401, 401, 200, 404, 200],
         ),
         case("createGuest", M::POST, "/guests", None, [201, 201, 201, 201, 201, 201]),
+        case("usageReport", M::GET, "/reports/usage?userId={user}", None, [401, 401, 401, 200, 404, 200]),
+        case("listEvents", M::GET, "/events?userId={user}", None, [401, 401, 401, 200, 404, 200]),
+        case("metrics", M::GET, "/metrics", None, [401, 401, 401, 403, 403, 200]),
+        case("listAlertRules", M::GET, "/alerts/rules", None, [401, 401, 401, 403, 403, 200]),
+        case(
+            "putAlertRule",
+            M::PUT,
+            "/alerts/rules/spend",
+            Some(r#"{"metric": "cost", "windowSeconds": 3600, "threshold": 5}"#),
+            [401, 401, 401, 403, 403, 200],
+        ),
+        case("deleteAlertRule", M::DELETE, "/alerts/rules/errors-per-5-minutes", None, [401, 401, 401, 403, 403, 200]),
+        case("listAlerts", M::GET, "/alerts", None, [401, 401, 401, 403, 403, 200]),
         Case {
             streams: true,
             ..case("userEvents", M::GET, "/users/{user}/events", None, [401, 401, 401, 200, 404, 200])

@@ -13,8 +13,8 @@ use std::{
 use tempfile::TempDir;
 use tokenmeter_api::{
     domain::{
-        Clock, GuestSettings, InvokeSettings, ManualClock, ModelProvider, Parts, Services, Settings, StartupAdminKey,
-        Stores, SystemClock, UserId, quota::default_tiers,
+        AlertTarget, Clock, GuestSettings, InvokeSettings, ManualClock, ModelProvider, MonitoringSettings, Parts,
+        Services, Settings, StartupAdminKey, Stores, SystemClock, UserId, quota::default_tiers,
     },
     http,
     model::{EchoProvider, default_prices},
@@ -88,6 +88,7 @@ pub(crate) fn test_settings() -> Settings {
         default_tier: None,
         event_retention: Duration::from_secs(90 * 86_400),
         guests: GuestSettings::default(),
+        monitoring: MonitoringSettings::default(),
     }
 }
 
@@ -108,6 +109,7 @@ pub(crate) struct AppBuilder {
     store: Option<(Stores, Option<Arc<TempDir>>)>,
     settings: Settings,
     limits: http::ServerLimits,
+    alert_targets: Vec<Arc<dyn AlertTarget>>,
 }
 
 /// A running service on its own port and its own store, and clients for it.
@@ -124,6 +126,7 @@ pub(crate) struct TestApp {
     /// The clock the service reads, when the test controls it.
     pub(crate) clock: Option<ManualClock>,
     settings: Settings,
+    alert_targets: Vec<Arc<dyn AlertTarget>>,
     data: Option<Arc<TempDir>>,
     server: Option<tokio::task::JoinHandle<()>>,
 }
@@ -171,6 +174,12 @@ impl AppBuilder {
         self
     }
 
+    /// Where alert notifications go (default: nowhere; they are only listed).
+    pub(crate) fn alert_targets(mut self, targets: Vec<Arc<dyn AlertTarget>>) -> Self {
+        self.alert_targets = targets;
+        self
+    }
+
     /// The server's connection limits (default: the service's defaults).
     pub(crate) fn limits(mut self, change: impl FnOnce(&mut http::ServerLimits)) -> Self {
         change(&mut self.limits);
@@ -194,7 +203,9 @@ impl AppBuilder {
             clock,
             startup_admin: Some(StartupAdminKey::new(ADMIN_KEY).expect("admin key")),
             settings: self.settings.clone(),
+            alert_targets: self.alert_targets.clone(),
         });
+        services.alerts.seed().await.expect("seed alert rules");
         // Without a built app, a directory that does not exist: the API then serves no pages.
         let web_dir = self.web_dir.unwrap_or_else(|| std::env::temp_dir().join("tokenmeter-no-web-app"));
         let app = http::endpoint(services.clone(), &self.cors_origins, http::WebApp::new(&web_dir));
@@ -213,6 +224,7 @@ impl AppBuilder {
             services,
             clock: self.clock,
             settings: self.settings,
+            alert_targets: self.alert_targets,
             data,
             server: Some(server),
         }
@@ -229,6 +241,7 @@ impl TestApp {
             store: None,
             settings: test_settings(),
             limits: http::ServerLimits::default(),
+            alert_targets: Vec::new(),
         }
     }
 
@@ -243,6 +256,7 @@ impl TestApp {
         let mut builder = Self::builder().on(self.stores.clone(), self.data.clone());
         builder.settings = self.settings.clone();
         builder.clock = self.clock.clone();
+        builder.alert_targets = self.alert_targets.clone();
         builder.spawn().await
     }
 

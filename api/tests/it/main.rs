@@ -27,6 +27,7 @@ mod invoke;
 mod lambda;
 mod lambda_runtime;
 mod lambda_streaming;
+mod monitoring;
 mod openapi;
 mod proxy;
 mod raw_http;

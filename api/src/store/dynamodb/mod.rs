@@ -12,6 +12,7 @@
 //! [`StoreError::Unavailable`] within the operation timeout.
 
 mod accounts;
+mod alerts;
 mod calls;
 mod codec;
 mod events;

@@ -26,6 +26,8 @@ pub(super) enum Written {
     MaybeUser(Option<User>),
     Key(ApiKey),
     Tier(StoredTier),
+    /// Whether a claim (of a firing, or its resolution) was this write's.
+    Claimed(bool),
 }
 
 /// The outer `Result` is a storage failure (it aborts the batch); the inner one is the write's answer.
@@ -357,5 +359,6 @@ pub(super) fn sweep(t: &mut Tables<'_>, now: Timestamp) -> Applied {
         }
         t.remove(table, &key)?;
     }
+    super::alerts::sweep(t, Timestamp::from_millis(now))?;
     Ok(Ok(Written::Nothing))
 }

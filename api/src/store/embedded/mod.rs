@@ -7,6 +7,7 @@
 //! writes in order, each write is atomic with respect to every other. Holds are the one
 //! exception to per-write durability (see [`Write::must_be_durable`]).
 
+mod alerts;
 mod apply;
 mod ports;
 mod records;
@@ -23,8 +24,8 @@ use self::{
     tables::{Tables, unavailable},
 };
 use crate::domain::{
-    ApiKey, HoldId, IdempotencyClaim, KeyId, Recording, Release, Reservation, Settlement, StoreError, Tier, TierName,
-    Timestamp, UsageEvent, User, UserChange, UserId,
+    AlertRule, ApiKey, Firing, HoldId, IdempotencyClaim, KeyId, Recording, Release, Reservation, Settlement,
+    StoreError, Tier, TierName, Timestamp, UsageEvent, User, UserChange, UserId,
 };
 
 /// The most writes one transaction carries; bounds the latency a batch adds.
@@ -52,6 +53,11 @@ enum Write {
     DeleteTier(TierName),
     SeedTiers(Vec<Tier>),
     PutEvent(UsageEvent),
+    PutAlertRule(AlertRule),
+    DeleteAlertRule(String),
+    SeedAlertRules(Vec<AlertRule>),
+    ClaimFiring(Firing),
+    ResolveFiring(String, Timestamp),
     Sweep(Timestamp),
 }
 
@@ -84,6 +90,11 @@ impl Write {
             Write::DeleteTier(name) => apply::delete_tier(t, name),
             Write::SeedTiers(tiers) => apply::seed_tiers(t, tiers),
             Write::PutEvent(event) => apply::put_event(t, event),
+            Write::PutAlertRule(rule) => alerts::put_rule(t, rule),
+            Write::DeleteAlertRule(name) => alerts::delete_rule(t, name),
+            Write::SeedAlertRules(rules) => alerts::seed_rules(t, rules),
+            Write::ClaimFiring(firing) => alerts::claim_firing(t, firing),
+            Write::ResolveFiring(id, at) => alerts::resolve_firing(t, id, *at),
             Write::Sweep(now) => apply::sweep(t, *now),
         }
     }

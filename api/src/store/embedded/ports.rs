@@ -23,11 +23,15 @@ use crate::{
     store::codec::{StoredEvent, StoredTotals, corrupt},
 };
 
-type ReadTable = redb::ReadOnlyTable<&'static str, &'static [u8]>;
+pub(super) type ReadTable = redb::ReadOnlyTable<&'static str, &'static [u8]>;
 
 impl EmbeddedStore {
     /// A point lookup, run where it is called.
-    fn lookup<T: for<'de> serde::Deserialize<'de>>(&self, which: Table, key: &str) -> Result<Option<T>, StoreError> {
+    pub(super) fn lookup<T: for<'de> serde::Deserialize<'de>>(
+        &self,
+        which: Table,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
         let txn = self.db.begin_read().map_err(unavailable)?;
         let table = txn.open_table(which).map_err(unavailable)?;
         match table.get(key).map_err(unavailable)? {
@@ -37,7 +41,7 @@ impl EmbeddedStore {
     }
 
     /// A read that may scan, on the blocking pool.
-    async fn scan<T: Send + 'static>(
+    pub(super) async fn scan<T: Send + 'static>(
         &self,
         table: Table,
         read: impl FnOnce(&ReadTable) -> Result<T, StoreError> + Send + 'static,
@@ -54,7 +58,10 @@ impl EmbeddedStore {
 }
 
 /// Every (key, decoded value) of a table, in key order.
-fn entries<T: for<'de> serde::Deserialize<'de>>(table: &ReadTable, what: &str) -> Result<Vec<(String, T)>, StoreError> {
+pub(super) fn entries<T: for<'de> serde::Deserialize<'de>>(
+    table: &ReadTable,
+    what: &str,
+) -> Result<Vec<(String, T)>, StoreError> {
     let mut found = Vec::new();
     for entry in table.iter().map_err(unavailable)? {
         let (key, value) = entry.map_err(unavailable)?;

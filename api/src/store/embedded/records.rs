@@ -31,8 +31,11 @@ pub(super) const EVENTS_BY_USER: Table = TableDefinition::new("events_by_user");
 /// `hour|user|model` → roll-up sums; `hour|*|model` holds the model's across users.
 pub(super) const ROLLUPS: Table = TableDefinition::new("rollups");
 
-pub(super) const ALL_TABLES: [Table; 9] =
-    [USERS, COUNTERS, KEYS, TIERS, META, IDEMPOTENCY, EVENTS, EVENTS_BY_USER, ROLLUPS];
+/// `rule|<name>` → alert rule; `firing|<rule>|<subject>|<window start>` → firing.
+pub(super) const ALERTS: Table = TableDefinition::new("alerts");
+
+pub(super) const ALL_TABLES: [Table; 10] =
+    [USERS, COUNTERS, KEYS, TIERS, META, IDEMPOTENCY, EVENTS, EVENTS_BY_USER, ROLLUPS, ALERTS];
 
 pub(super) fn decode<T: for<'de> Deserialize<'de>>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| corrupt(what, e))

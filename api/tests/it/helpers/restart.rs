@@ -26,6 +26,7 @@ impl TestApp {
             clock,
             startup_admin: Some(StartupAdminKey::new(ADMIN_KEY).expect("admin key")),
             settings: self.settings.clone(),
+            alert_targets: self.alert_targets.clone(),
         });
         let app = http::endpoint(services.clone(), &[], http::WebApp::new(web_dir));
         let server = http::HttpServer::bind(self.addr, http::ServerLimits::default()).await.expect("the same address");
