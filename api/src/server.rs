@@ -165,9 +165,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     background_tasks(&services, &store);
     services.alerts.clone().run_every(Duration::from_secs(config.alert_eval_secs));
     let stopping = services.core.stopping().clone();
+    let metrics = services.core.metrics().clone();
     let app = http::endpoint(services, &config.cors_origins, http::WebApp::new(&config.web_dir));
     if on_lambda {
-        return http::run_on_lambda(app, config.lambda_response).await;
+        return http::run_on_lambda(app, config.lambda_response, metrics).await;
     }
     let server = http::HttpServer::bind(config.listen, server_limits(&config)).await?;
     http::stop_on_signals(stopping.clone());

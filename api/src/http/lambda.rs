@@ -8,6 +8,9 @@
 //! An invocation cannot outlive its deadline, and a live view never ends by itself: every
 //! answer's body ends [`DEADLINE_MARGIN`] before the deadline, so a long stream closes cleanly
 //! (the web app reconnects) instead of being cut off by a timeout.
+//!
+//! After each answer's head, what the metrics gained is written as CloudWatch EMF lines
+//! (`emf.rs`); a stream's settlement is written with the next invocation's.
 
 use std::{
     sync::Arc,
@@ -26,7 +29,8 @@ use lambda_http::{Body as LambdaBody, Request as LambdaRequest, RequestExt, serv
 use poem::{Body, Endpoint, EndpointExt, Request, Response, http};
 use tokio::time::Instant;
 
-use crate::config::LambdaResponse;
+use super::emf::EmfReporter;
+use crate::{config::LambdaResponse, domain::Metrics};
 
 /// How long before the invocation's deadline an answer's body ends.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
@@ -36,18 +40,18 @@ type Chunks = BoxStream<'static, Result<Bytes, std::io::Error>>;
 type StreamedBody = StreamBody<BoxStream<'static, Result<Frame<Bytes>, std::io::Error>>>;
 
 /// Answers the events the Lambda runtime hands this process with `app`, until it is stopped.
-pub async fn run_on_lambda(app: impl Endpoint + 'static, mode: LambdaResponse) -> anyhow::Result<()> {
+pub async fn run_on_lambda(app: impl Endpoint + 'static, mode: LambdaResponse, metrics: Metrics) -> anyhow::Result<()> {
     tracing::info!(?mode, "running on AWS Lambda");
-    let app = Arc::new(app.map_to_response());
+    let app = Arc::new((app.map_to_response(), EmfReporter::new(metrics)));
     // Boxed futures: the application's types are deep, and the runtime's would nest them further.
     let runtime: LocalBoxFuture<'static, Result<(), Error>> = match mode {
         LambdaResponse::Buffered => Box::pin(lambda_http::run(service_fn(move |event| {
             let app = app.clone();
-            Box::pin(async move { buffered(answer(app.as_ref(), event).await).await }) as BoxFuture<'static, _>
+            Box::pin(async move { buffered(answer(&app.0, &app.1, event).await).await }) as BoxFuture<'static, _>
         }))),
         LambdaResponse::Streaming => Box::pin(lambda_http::run_with_streaming_response(service_fn(move |event| {
             let app = app.clone();
-            Box::pin(async move { Ok::<_, Error>(streamed(answer(app.as_ref(), event).await)) })
+            Box::pin(async move { Ok::<_, Error>(streamed(answer(&app.0, &app.1, event).await)) })
                 as BoxFuture<'static, _>
         }))),
     };
@@ -74,9 +78,15 @@ fn streamed(answer: http::Response<Chunks>) -> http::Response<StreamedBody> {
 
 /// The application's answer to one event, its body a stream of chunks that ends
 /// [`DEADLINE_MARGIN`] before the invocation's deadline.
-async fn answer(app: &impl Endpoint<Output = Response>, event: LambdaRequest) -> http::Response<Chunks> {
+async fn answer(
+    app: &impl Endpoint<Output = Response>,
+    emf: &EmfReporter,
+    event: LambdaRequest,
+) -> http::Response<Chunks> {
     let deadline = event.lambda_context_ref().map(|context| context.deadline);
     let (parts, body) = app.get_response(poem_request(event)).await.into_parts();
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    emf.flush(since_epoch.as_millis() as i64);
     let until = Box::pin(tokio::time::sleep_until(cut_off(deadline)));
     let mut answer = http::Response::new(body.into_bytes_stream().take_until(until).boxed());
     *answer.status_mut() = parts.status;

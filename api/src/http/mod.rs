@@ -4,6 +4,7 @@
 mod alerts;
 mod auth;
 mod body;
+mod emf;
 mod error;
 mod error_body;
 mod error_messages;
