@@ -16,6 +16,7 @@ mod lambda;
 mod limits;
 mod live;
 mod metrics;
+mod page_policy;
 mod params;
 mod quantity;
 mod quota_views;

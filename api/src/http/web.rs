@@ -108,10 +108,14 @@ impl WebApp {
     pub async fn page(&self, req: &Request) -> Response {
         match self.file("/") {
             Some(index) => Self::send(req, &index).await,
-            None => Response::builder()
-                .content_type("text/html; charset=utf-8")
-                .header(header::CACHE_CONTROL, REVALIDATE)
-                .body(NOT_BUILT),
+            None => {
+                let mut page = Response::builder()
+                    .content_type("text/html; charset=utf-8")
+                    .header(header::CACHE_CONTROL, REVALIDATE)
+                    .body(NOT_BUILT);
+                super::page_policy::add_page_headers(page.headers_mut(), NOT_BUILT);
+                page
+            }
         }
     }
 
@@ -150,6 +154,10 @@ impl WebApp {
         }
         let cache = if is_hashed(file) { IMMUTABLE } else { REVALIDATE };
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+        if file.extension().is_some_and(|e| e == "html") {
+            let html = tokio::fs::read_to_string(file).await.unwrap_or_default();
+            super::page_policy::add_page_headers(response.headers_mut(), &html);
+        }
         response
     }
 }

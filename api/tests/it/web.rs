@@ -115,3 +115,28 @@ async fn without_a_built_app_browsers_are_told_how_to_build_it() {
     let (status, body) = app.send_raw(reqwest::Method::GET, "/", None).await;
     assert_eq!((status, body["error"].as_str()), (404, Some("route_not_found")));
 }
+
+#[tokio::test]
+async fn pages_carry_a_content_security_policy_that_allows_only_their_own_inline_module() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = "\n    import init from \"/assets/app.js\";\n    init();\n  ";
+    let index = format!("<!doctype html><title>app</title><script type=\"module\">{module}</script>");
+    std::fs::write(dir.path().join("index.html"), index).unwrap();
+    std::fs::create_dir_all(dir.path().join("assets")).unwrap();
+    std::fs::write(dir.path().join("assets/app.js"), "export default 1;").unwrap();
+    let app = TestApp::builder().web(dir.path()).spawn().await;
+    for path in ["/", "/dashboard"] {
+        let page = app.http.get(app.url(path)).header(ACCEPT, BROWSER).send().await.unwrap();
+        let headers = page.headers();
+        let policy = headers["content-security-policy"].to_str().unwrap();
+        use sha2::Digest as _;
+        let hash = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, sha2::Sha256::digest(module));
+        assert!(policy.contains(&format!("'sha256-{hash}'")), "{path}: {policy}");
+        assert!(policy.contains("'wasm-unsafe-eval'") && policy.contains("frame-ancestors 'none'"), "{policy}");
+        assert!(!policy.contains("script-src 'self' 'unsafe-inline'"), "no inline script but the app's own");
+        assert_eq!(headers["x-frame-options"], "DENY");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+    }
+    let asset = app.http.get(app.url("/assets/app.js")).send().await.unwrap();
+    assert!(asset.headers().get("content-security-policy").is_none(), "only pages need the policy");
+}
