@@ -7,6 +7,7 @@
 //! - `webapp/src/ui` (the component library) knows nothing of the API or the pages;
 //! - only `xtask/deploy` names the AWS control-plane SDKs (CloudFormation, S3, Bedrock, …);
 //! - every test that ARCHITECTURE.md or the README names as enforcing something exists;
+//! - every `TOKENMETER_…` variable the service reads is in the README's configuration;
 //! - no test is `#[ignore]`d, and no source file grows past 400 lines unless listed below
 //!   with its reason.
 
@@ -185,4 +186,17 @@ fn every_test_the_docs_cite_exists() {
         missing.extend(cited.into_iter().filter(|t| !test_exists(t, &tests)).map(|t| format!("  {doc}: {t}")));
     }
     assert!(missing.is_empty(), "the docs cite tests that do not exist:\n{}", missing.join("\n"));
+}
+
+#[test]
+fn every_configuration_variable_is_documented() {
+    let config = std::fs::read_to_string(project_root().join("api/src/config.rs")).expect("config.rs");
+    let readme = std::fs::read_to_string(project_root().join("README.md")).expect("README.md");
+    let missing: Vec<&str> = config
+        .split("env = \"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|name| name.starts_with("TOKENMETER_") && !readme.contains(&format!("`{name}`")))
+        .collect();
+    assert!(missing.is_empty(), "README.md does not document {missing:?}");
 }
