@@ -258,3 +258,59 @@ impl ModelProvider for BedrockProvider {
         Ok(Box::pin(events))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_config::{BehaviorVersion, Region};
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::{
+        domain::{Speaker, Turn},
+        model::EchoProvider,
+    };
+
+    fn provider() -> BedrockProvider {
+        let sdk =
+            SdkConfig::builder().behavior_version(BehaviorVersion::latest()).region(Region::new("us-east-1")).build();
+        BedrockProvider::new(&sdk, &BedrockSettings::default())
+    }
+
+    fn request(system: Option<String>, texts: Vec<String>) -> ModelRequest {
+        let turns = texts
+            .into_iter()
+            .enumerate()
+            .map(|(i, text)| Turn { speaker: if i % 2 == 0 { Speaker::User } else { Speaker::Assistant }, text })
+            .collect();
+        ModelRequest {
+            model_id: "anthropic.claude-sonnet-4-5-20250929-v1:0".into(),
+            system,
+            turns,
+            max_output_tokens: 1,
+        }
+    }
+
+    proptest! {
+        /// Claude's tokenizer is a byte-level BPE: no text yields more tokens than it has bytes,
+        /// and role markers add a few per message. The local bound covers that worst case, and
+        /// so every count below it: the stand-in Bedrock's (a quarter token per byte, rounded up
+        /// per block, plus 3 per message) and the echo model's (a token per word, plus 1 per turn).
+        #[test]
+        fn the_local_bound_is_never_below_a_byte_level_count(
+            system in proptest::option::of(".{0,200}"),
+            texts in proptest::collection::vec(".{0,400}", 1..8),
+        ) {
+            let request = request(system, texts);
+            let bound = provider().input_bound(&request);
+            let messages = request.turns.len() as u64 + u64::from(request.system.is_some());
+            let bytes = request.text_bytes();
+            prop_assert!(bound >= bytes + 3 * messages, "byte-level worst case: {bound} < {bytes} + framing");
+            let quarter = |text: &str| (text.len() as u64).div_ceil(4);
+            let standin = request.turns.iter().map(|t| 3 + quarter(&t.text)).sum::<u64>()
+                + request.system.as_deref().map_or(0, quarter);
+            prop_assert!(bound >= standin);
+            let echo = futures::executor::block_on(EchoProvider.count_input_tokens(&request)).unwrap();
+            prop_assert!(bound >= echo);
+        }
+    }
+}
