@@ -34,6 +34,9 @@ progenitor::generate_api!(
     interface = Positional,
     derives = [PartialEq],
     replace = {
+        ConversationId = String,
+        ConversationIdParam = str,
+        ConversationTitle = String,
         GuestKey = String,
         IdempotencyKey = str,
         KeyIdParam = str,

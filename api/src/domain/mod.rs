@@ -9,6 +9,7 @@
 mod access;
 mod clock;
 mod context;
+mod conversations;
 mod error;
 mod error_code;
 mod events;
@@ -36,6 +37,10 @@ use std::{sync::Arc, time::Duration};
 pub use access::{Bootstrap, Principal};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use context::{Core, CoreParts};
+pub use conversations::{
+    Appended, Conversation, ConversationId, ConversationStore, ConversationSummary, ConversationTurn, Conversations,
+    MAX_CONVERSATIONS, MAX_KEPT_CHARS, MAX_TITLE_CHARS, MAX_TURNS as MAX_CONVERSATION_TURNS, TurnUsage, parse_title,
+};
 pub use error::{Error, Refusal, StoreError};
 pub use error_code::ErrorCode;
 pub use events::{EventId, EventKind, EventQuery, LATENCY_BUCKETS_MS, NO_MODEL, Rollup, Totals, UsageEvent};
@@ -66,12 +71,19 @@ pub struct Stores {
     pub keys: Arc<dyn KeyStore>,
     pub tiers: Arc<dyn TierStore>,
     pub events: Arc<dyn EventStore>,
+    pub conversations: Arc<dyn ConversationStore>,
 }
 
 impl Stores {
     /// Every port served by one store.
-    pub fn of<S: AccountStore + KeyStore + TierStore + EventStore>(store: Arc<S>) -> Self {
-        Self { accounts: store.clone(), keys: store.clone(), tiers: store.clone(), events: store }
+    pub fn of<S: AccountStore + KeyStore + TierStore + EventStore + ConversationStore>(store: Arc<S>) -> Self {
+        Self {
+            accounts: store.clone(),
+            keys: store.clone(),
+            tiers: store.clone(),
+            events: store.clone(),
+            conversations: store,
+        }
     }
 }
 
@@ -96,6 +108,7 @@ pub struct Services {
     pub invocations: Invocations,
     pub quotas: Quotas,
     pub guests: Guests,
+    pub conversations: Conversations,
 }
 
 /// What the services are built from.
@@ -124,6 +137,7 @@ impl Services {
         let guests = Guests::new(core.clone(), keys.clone(), settings.guests);
         let tracker = Tracker::new(core.clone(), keys, quotas.clone(), settings.default_tier);
         let invocations = Invocations::new(core.clone(), quotas.clone(), provider, settings.invoke);
-        Self { core, tracker, invocations, quotas, guests }
+        let conversations = Conversations::new(core.clone(), stores.conversations.clone(), invocations.clone());
+        Self { core, tracker, invocations, quotas, guests, conversations }
     }
 }

@@ -3,6 +3,7 @@
 
 mod auth;
 mod body;
+mod conversations;
 mod error;
 mod error_body;
 mod error_messages;
@@ -56,6 +57,8 @@ enum ApiTags {
     Keys,
     /// Calling the model with exact enforcement.
     Models,
+    /// Conversations kept per user.
+    Conversations,
     /// Health and service information.
     System,
 }
@@ -78,18 +81,20 @@ type Apis = (
     live::LiveApi,
     keys::KeysApi,
     invoke::InvokeApi,
+    conversations::ConversationsApi,
     quotas::QuotasApi,
     guests::GuestsApi,
     health::HealthApi,
 );
 
 fn openapi_service(services: Services) -> OpenApiService<Apis, ()> {
-    let Services { core, tracker, invocations, quotas, guests } = services;
+    let Services { core, tracker, invocations, quotas, guests, conversations } = services;
     let apis = (
         users::UsersApi { tracker: tracker.clone(), guests: guests.clone() },
         live::LiveApi { tracker: tracker.clone() },
         keys::KeysApi { tracker },
-        invoke::InvokeApi { invocations: invocations.clone() },
+        invoke::InvokeApi { conversations: conversations.clone() },
+        conversations::ConversationsApi { conversations },
         quotas::QuotasApi { quotas },
         guests::GuestsApi { guests },
         health::HealthApi { core, invocations },

@@ -4,6 +4,7 @@
 //! fail-open [`Outbox`](crate::domain::Outbox) in a local file.
 
 mod codec;
+mod conversation_records;
 mod dynamodb;
 mod embedded;
 mod outbox;

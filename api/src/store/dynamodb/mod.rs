@@ -14,6 +14,7 @@
 mod accounts;
 mod calls;
 mod codec;
+mod conversations;
 mod events;
 mod expr;
 mod keys;

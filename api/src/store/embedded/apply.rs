@@ -26,6 +26,7 @@ pub(super) enum Written {
     MaybeUser(Option<User>),
     Key(ApiKey),
     Tier(StoredTier),
+    Conversation(crate::domain::ConversationSummary),
 }
 
 /// The outer `Result` is a storage failure (it aborts the batch); the inner one is the write's answer.
@@ -106,6 +107,7 @@ pub(super) fn delete_user(t: &mut Tables<'_>, id: &UserId, at: Timestamp) -> App
         t.remove(COUNTERS, &counter)?;
     }
     revoke_keys_of(t, id, at)?;
+    super::conversations::remove_all(t, id)?;
     Ok(Ok(Written::Nothing))
 }
 
@@ -267,6 +269,7 @@ pub(super) fn migrate_guest(t: &mut Tables<'_>, guest: &UserId, into: &User) -> 
     t.remove(USERS, guest.as_str())?;
     t.save_user(&into.id, &moved)?;
     revoke_keys_of(t, guest, into.last_updated)?;
+    super::conversations::move_all(t, guest, &into.id)?;
     Ok(moved.to_user(&into.id).map(Written::User))
 }
 

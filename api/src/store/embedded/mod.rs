@@ -8,6 +8,7 @@
 //! exception to per-write durability (see [`Write::must_be_durable`]).
 
 mod apply;
+mod conversations;
 mod ports;
 mod records;
 mod tables;
@@ -53,6 +54,7 @@ enum Write {
     SeedTiers(Vec<Tier>),
     PutEvent(UsageEvent),
     Sweep(Timestamp),
+    Conversation(conversations::ConversationWrite),
 }
 
 impl Write {
@@ -85,6 +87,7 @@ impl Write {
             Write::SeedTiers(tiers) => apply::seed_tiers(t, tiers),
             Write::PutEvent(event) => apply::put_event(t, event),
             Write::Sweep(now) => apply::sweep(t, *now),
+            Write::Conversation(write) => conversations::apply(t, write),
         }
     }
 }

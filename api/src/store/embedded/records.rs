@@ -31,8 +31,19 @@ pub(super) const EVENTS_BY_USER: Table = TableDefinition::new("events_by_user");
 /// `hour|user|model` → roll-up sums; `hour|*|model` holds the model's across users.
 pub(super) const ROLLUPS: Table = TableDefinition::new("rollups");
 
-pub(super) const ALL_TABLES: [Table; 9] =
-    [USERS, COUNTERS, KEYS, TIERS, META, IDEMPOTENCY, EVENTS, EVENTS_BY_USER, ROLLUPS];
+pub(super) const ALL_TABLES: [Table; 11] = [
+    USERS,
+    COUNTERS,
+    KEYS,
+    TIERS,
+    META,
+    IDEMPOTENCY,
+    EVENTS,
+    EVENTS_BY_USER,
+    ROLLUPS,
+    super::conversations::CONVERSATIONS,
+    super::conversations::CONVERSATION_TURNS,
+];
 
 pub(super) fn decode<T: for<'de> Deserialize<'de>>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| corrupt(what, e))
