@@ -36,6 +36,9 @@ progenitor::generate_api!(
     replace = {
         AlertRuleName = str,
         EventIdParam = str,
+        ConversationId = String,
+        ConversationIdParam = str,
+        ConversationTitle = String,
         GuestKey = String,
         IdempotencyKey = str,
         KeyIdParam = str,

@@ -61,6 +61,16 @@ pub fn age(secs: u64) -> String {
     }
 }
 
+/// How long until a reset: `45 s`, `12 min`, `5 h 12 min`, `3 d 4 h`.
+pub fn resets_in(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs} s"),
+        60..3600 => format!("{} min", secs.div_ceil(60)),
+        3600..86_400 => format!("{} h {} min", secs / 3600, (secs % 3600) / 60),
+        _ => format!("{} d {} h", secs / 86_400, (secs % 86_400) / 3600),
+    }
+}
+
 /// A whole, positive number of tokens as typed (`100000`, `100,000`, `100 000`), or the
 /// sentence saying what the field (named as its label names it) must be.
 pub fn parse_tokens(label: &str, text: &str) -> Result<NonZeroU64, String> {
@@ -179,6 +189,14 @@ mod tests {
             Err("Token limit must be a positive whole number (e.g. 100000).".into())
         );
         assert_eq!(parse_tokens("New token limit", ""), Err("New token limit is required.".into()));
+    }
+
+    #[test]
+    fn resets_read_in_the_two_largest_units() {
+        assert_eq!(resets_in(45), "45 s");
+        assert_eq!(resets_in(61), "2 min");
+        assert_eq!(resets_in(5 * 3600 + 12 * 60 + 30), "5 h 12 min");
+        assert_eq!(resets_in(3 * 86_400 + 4 * 3600), "3 d 4 h");
     }
 
     #[test]

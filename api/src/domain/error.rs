@@ -30,6 +30,8 @@ pub enum Error {
     AlertRuleNotFound(String),
     #[error("no conversation '{0}' exists")]
     ConversationNotFound(String),
+    #[error("{0}")]
+    ConversationLimit(String),
     #[error("the lifetime limit refused the call: {0:?}")]
     TokenLimitExceeded(Box<Refusal>),
     #[error("a quota refused the call: {0:?}")]
@@ -122,6 +124,7 @@ impl Error {
             Error::TierInUse { .. } => ErrorCode::TierInUse,
             Error::AlertRuleNotFound(_) => ErrorCode::AlertRuleNotFound,
             Error::ConversationNotFound(_) => ErrorCode::ConversationNotFound,
+            Error::ConversationLimit(_) => ErrorCode::ConversationLimit,
             Error::TokenLimitExceeded(_) => ErrorCode::TokenLimitExceeded,
             Error::QuotaExceeded(_) => ErrorCode::QuotaExceeded,
             Error::IdempotencyInProgress => ErrorCode::IdempotencyInProgress,

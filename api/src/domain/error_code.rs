@@ -50,6 +50,7 @@ error_codes! {
     ConversationNotFound => "conversation_not_found", "No such conversation.";
     UserAlreadyExists => "user_already_exists", "A user with this ID exists.";
     TierInUse => "tier_in_use", "Users are on this tier; move them first.";
+    ConversationLimit => "conversation_limit_reached", "The user keeps the most conversations the service allows (delete one), or the conversation the most turns (start a new one).";
     IdempotencyInProgress => "idempotency_in_progress", "A request with this Idempotency-Key is still running; retry shortly.";
     IdempotencyKeyReused => "idempotency_key_reused", "This Idempotency-Key was used with a different request.";
     UsageOverflow => "usage_overflow", "The usage counter would overflow.";

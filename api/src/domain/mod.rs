@@ -10,6 +10,7 @@ mod access;
 mod alerts;
 mod clock;
 mod context;
+mod conversations;
 mod error;
 mod error_code;
 mod events;
@@ -41,6 +42,10 @@ pub use alerts::{
 };
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use context::{Core, CoreParts};
+pub use conversations::{
+    Appended, Conversation, ConversationId, ConversationStore, ConversationSummary, ConversationTurn, Conversations,
+    MAX_CONVERSATIONS, MAX_KEPT_CHARS, MAX_TITLE_CHARS, MAX_TURNS as MAX_CONVERSATION_TURNS, TurnUsage, parse_title,
+};
 pub use error::{Error, Refusal, StoreError};
 pub use error_code::ErrorCode;
 pub use events::{EventId, EventKind, EventQuery, LATENCY_BUCKETS_MS, NO_MODEL, Rollup, Totals, UsageEvent};
@@ -75,17 +80,21 @@ pub struct Stores {
     pub tiers: Arc<dyn TierStore>,
     pub events: Arc<dyn EventStore>,
     pub alerts: Arc<dyn AlertStore>,
+    pub conversations: Arc<dyn ConversationStore>,
 }
 
 impl Stores {
     /// Every port served by one store.
-    pub fn of<S: AccountStore + KeyStore + TierStore + EventStore + AlertStore>(store: Arc<S>) -> Self {
+    pub fn of<S: AccountStore + KeyStore + TierStore + EventStore + AlertStore + ConversationStore>(
+        store: Arc<S>,
+    ) -> Self {
         Self {
             accounts: store.clone(),
             keys: store.clone(),
             tiers: store.clone(),
             events: store.clone(),
-            alerts: store,
+            alerts: store.clone(),
+            conversations: store,
         }
     }
 }
@@ -114,6 +123,7 @@ pub struct Services {
     pub guests: Guests,
     pub reports: Reports,
     pub alerts: Alerts,
+    pub conversations: Conversations,
 }
 
 /// What the services are built from.
@@ -146,6 +156,7 @@ impl Services {
         let invocations = Invocations::new(core.clone(), quotas.clone(), provider, settings.invoke);
         let reports = Reports::new(core.clone(), settings.monitoring);
         let alerts = Alerts::new(core.clone(), quotas.clone(), stores.alerts.clone(), alert_targets);
-        Self { core, tracker, invocations, quotas, guests, reports, alerts }
+        let conversations = Conversations::new(core.clone(), stores.conversations.clone(), invocations.clone());
+        Self { core, tracker, invocations, quotas, guests, reports, alerts, conversations }
     }
 }

@@ -33,9 +33,12 @@ pub(crate) fn status(code: ErrorCode) -> StatusCode {
         | C::GuestNotFound => StatusCode::NOT_FOUND,
         C::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         // A usage counter at its maximum: the record conflicts with the user's state.
-        C::UserAlreadyExists | C::TierInUse | C::IdempotencyInProgress | C::GuestBusy | C::UsageOverflow => {
-            StatusCode::CONFLICT
-        }
+        C::UserAlreadyExists
+        | C::TierInUse
+        | C::ConversationLimit
+        | C::IdempotencyInProgress
+        | C::GuestBusy
+        | C::UsageOverflow => StatusCode::CONFLICT,
         C::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         C::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         C::UriTooLong => StatusCode::URI_TOO_LONG,

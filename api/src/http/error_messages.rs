@@ -158,6 +158,7 @@ pub(super) fn from_domain<S>(err: domain::Error) -> ApiError<S> {
             ApiError::new(code, format!("No alert rule named '{name}' exists. List them with GET /alerts/rules."))
         }
         E::ConversationNotFound(id) => ApiError::new(code, format!("No conversation '{id}' exists for this user.")),
+        E::ConversationLimit(why) => ApiError::new(code, format!("The conversation cannot be kept: {why}.")),
         E::TokenLimitExceeded(refusal) | E::QuotaExceeded(refusal) => refused(&err, refusal),
         E::IdempotencyInProgress => ApiError::new(
             code,

@@ -18,13 +18,13 @@ use super::{
     error::{AUTH, AnyCode, ApiError, ApiResult, ErrorBody, IDEMPOTENT, INPUT, MODEL, ONE_USER, codes},
     limits,
     params::{idempotency_key, user_id},
-    strings::{IdempotencyKeyText, ModelIdText, PromptText, TurnText, UserIdPath},
+    strings::{ConversationIdText, IdempotencyKeyText, ModelIdText, PromptText, TurnText, UserIdPath},
     users::UserView,
 };
-use crate::domain::{Invocation, Invocations, Limits, Prompt, Speaker, StreamItem, Turn};
+use crate::domain::{ConversationId, Conversations, Invocation, Limits, Prompt, Speaker, StreamItem, Turn};
 
 pub(super) struct InvokeApi {
-    pub(super) invocations: Invocations,
+    pub(super) conversations: Conversations,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Deserialize)]
@@ -64,9 +64,23 @@ pub(super) struct InvokeRequest {
     #[oai(validator(max_items = 200))]
     #[serde(default)]
     history: Option<Vec<ChatTurn>>,
+    /// A conversation of the user's (`POST /users/{userId}/conversations`): once the call has
+    /// settled, the prompt and the answer are appended to it (a failed call appends nothing).
+    /// The model sees `history`, not the kept turns: the client chooses how much context to
+    /// send. The prompt must then be at most 64,000 characters, and the conversation must have
+    /// room for two more turns (409 `conversation_limit_reached`).
+    #[serde(default)]
+    conversation_id: Option<ConversationIdText>,
 }
 
 impl InvokeRequest {
+    /// The conversation the call joins, and the prompt.
+    fn into_parts(self) -> Result<(Option<ConversationId>, Prompt), crate::domain::ValidationError> {
+        let conversation =
+            self.conversation_id.as_deref().map(|id| ConversationId::parse("conversationId", id)).transpose()?;
+        Ok((conversation, self.into_prompt()?))
+    }
+
     fn into_prompt(self) -> Result<Prompt, crate::domain::ValidationError> {
         let history = self
             .history
@@ -197,8 +211,8 @@ fn rate_limit(limits: Option<&Limits>) -> (Option<String>, Option<String>) {
     (limits.map(limits::policy), limits.map(limits::remaining))
 }
 
-codes!(Invoke: AUTH, INPUT, ONE_USER, MODEL, IDEMPOTENT);
-codes!(InvokeStream: AUTH, INPUT, ONE_USER, MODEL);
+codes!(Invoke: AUTH, INPUT, ONE_USER, MODEL, IDEMPOTENT; ConversationNotFound, ConversationLimit);
+codes!(InvokeStream: AUTH, INPUT, ONE_USER, MODEL; ConversationNotFound, ConversationLimit);
 
 #[OpenApi(tag = "ApiTags::Models")]
 impl InvokeApi {
@@ -220,7 +234,8 @@ impl InvokeApi {
         body: JsonBody<InvokeRequest>,
     ) -> ApiResult<InvokeReply, Invoke> {
         let id = user_id(&id)?;
-        let answer = self.invocations.invoke(&caller.0, &id, body.0.into_prompt()?, idempotency_key(&key)?).await?;
+        let (conversation, prompt) = body.0.into_parts()?;
+        let answer = self.conversations.invoke(&caller.0, &id, conversation, prompt, idempotency_key(&key)?).await?;
         let done = answer.value;
         let (policy, remaining) = rate_limit(done.limits.as_ref());
         let replayed = answer.replayed.then_some(true);
@@ -242,8 +257,8 @@ impl InvokeApi {
         body: JsonBody<InvokeRequest>,
     ) -> ApiResult<StreamReply, InvokeStream> {
         let id = user_id(&id)?;
-        let prompt = body.0.into_prompt()?;
-        let started = self.invocations.invoke_stream(&caller.0, &id, prompt).await?;
+        let (conversation, prompt) = body.0.into_parts()?;
+        let started = self.conversations.invoke_stream(&caller.0, &id, conversation, prompt).await?;
         let events = started
             .items
             .map(|item| match item {

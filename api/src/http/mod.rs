@@ -5,6 +5,7 @@ mod alerts;
 mod auth;
 mod body;
 mod emf;
+mod conversations;
 mod error;
 mod error_body;
 mod error_messages;
@@ -63,6 +64,8 @@ enum ApiTags {
     Models,
     /// Usage reports, the event log, alerts and metrics.
     Monitoring,
+    /// Conversations kept per user.
+    Conversations,
     /// Health and service information.
     System,
 }
@@ -85,6 +88,7 @@ type Apis = (
     live::LiveApi,
     keys::KeysApi,
     invoke::InvokeApi,
+    conversations::ConversationsApi,
     quotas::QuotasApi,
     guests::GuestsApi,
     reports::ReportsApi,
@@ -94,12 +98,13 @@ type Apis = (
 );
 
 fn openapi_service(services: Services) -> OpenApiService<Apis, ()> {
-    let Services { core, tracker, invocations, quotas, guests, reports, alerts } = services;
+    let Services { core, tracker, invocations, quotas, guests, reports, alerts, conversations } = services;
     let apis = (
         users::UsersApi { tracker: tracker.clone(), guests: guests.clone() },
         live::LiveApi { tracker: tracker.clone() },
         keys::KeysApi { tracker },
-        invoke::InvokeApi { invocations: invocations.clone() },
+        invoke::InvokeApi { conversations: conversations.clone() },
+        conversations::ConversationsApi { conversations },
         quotas::QuotasApi { quotas },
         guests::GuestsApi { guests },
         reports::ReportsApi { reports: reports.clone() },

@@ -13,7 +13,7 @@
 //! - model IDs are those of the price list in effect;
 //! - an integer's bounds are written as integers (`9007199254740991`, not `…991.0`: a reader
 //!   that takes the float steps past it imprecisely);
-//! - a prompt is not only whitespace, stated as `not` a blank pattern (a positive `\S` pattern
+//! - a prompt (and a conversation's title) is not only whitespace, stated as `not` a blank pattern (a positive `\S` pattern
 //!   next to a 200,000-character `maxLength` leaves schemathesis unable to draw a valid prompt).
 
 use serde_json::{Map, Value, json};
@@ -187,8 +187,10 @@ fn model_ids(doc: &mut Value, prices: &PriceList) {
 }
 
 fn prompts_not_blank(doc: &mut Value) {
-    if let Some(schema) = schemas(doc).get_mut("PromptText") {
-        schema["not"] = json!({ "pattern": "^\\s*$" });
+    for name in ["PromptText", "ConversationTitle"] {
+        if let Some(schema) = schemas(doc).get_mut(name) {
+            schema["not"] = json!({ "pattern": "^\\s*$" });
+        }
     }
 }
 

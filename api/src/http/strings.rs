@@ -263,3 +263,36 @@ named_string!(
         max_length: Some(255),
     }
 );
+
+named_string!(
+    /// A conversation's ID in a path.
+    ConversationIdPath = Constraints {
+        name: "ConversationIdParam",
+        description: "A conversation's ID: 16 lowercase hex digits.",
+        pattern: Some(crate::domain::ConversationId::PATTERN),
+        min_length: Some(16),
+        max_length: Some(16),
+    }
+);
+
+named_string!(
+    /// A conversation's ID.
+    ConversationIdText = Constraints {
+        name: "ConversationId",
+        description: "A conversation's ID: 16 lowercase hex digits.",
+        pattern: Some(crate::domain::ConversationId::PATTERN),
+        min_length: Some(16),
+        max_length: Some(16),
+    }
+);
+
+named_string!(
+    /// A conversation's title.
+    ConversationTitleText = Constraints {
+        name: "ConversationTitle",
+        description: "A conversation's title: 1–200 characters, not blank. Optional: without one, the first prompt names the conversation.",
+        pattern: None,
+        min_length: Some(1),
+        max_length: Some(200),
+    }
+);

@@ -5,6 +5,7 @@
 
 mod alert_codec;
 mod codec;
+mod conversation_records;
 mod dynamodb;
 mod embedded;
 mod outbox;

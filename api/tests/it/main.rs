@@ -14,6 +14,7 @@ mod binary;
 mod browser;
 mod concurrency;
 mod contract;
+mod conversations;
 mod dynamodb;
 mod dynamodb_local;
 mod errors;

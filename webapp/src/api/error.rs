@@ -3,7 +3,10 @@
 
 use std::fmt;
 
-use tokenmeter_client::{Error, types::ErrorBody};
+use tokenmeter_client::{
+    Error,
+    types::{ErrorBody, QuotaDetails},
+};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum ApiError {
@@ -15,6 +18,8 @@ pub enum ApiError {
         message: String,
         /// The request field it rejected (`tokenLimit`, `userId`, …), and why.
         field: Option<(String, String)>,
+        /// The rule that refused a call (`quota_exceeded`, `token_limit_exceeded`).
+        quota: Option<Box<QuotaDetails>>,
     },
     /// The service could not be reached (down, restarting, or the network is gone).
     Unreachable,
@@ -65,8 +70,11 @@ impl From<Error<ErrorBody>> for ApiError {
             Error::ErrorResponse(response) => {
                 let status = response.status().as_u16();
                 let body = response.into_inner();
-                let field = body.details.and_then(|d| d.field.zip(d.reason));
-                ApiError::Service { status, code: body.error, message: body.message, field }
+                let (field, quota) = match body.details {
+                    Some(d) => (d.field.zip(d.reason), d.quota.map(Box::new)),
+                    None => (None, None),
+                };
+                ApiError::Service { status, code: body.error, message: body.message, field, quota }
             }
             Error::CommunicationError(_) => ApiError::Unreachable,
             Error::UnexpectedResponse(response) => ApiError::Unexpected { status: response.status().as_u16() },
@@ -86,6 +94,7 @@ mod tests {
             code: "invalid_request".into(),
             message: "Invalid `tokenLimit`: must be a positive integer (got 0).".into(),
             field: Some(("tokenLimit".into(), "must be a positive integer (got 0)".into())),
+            quota: None,
         };
         assert_eq!(err.for_form(&[("tokenLimit", "Token limit")]), "Token limit must be a positive integer (got 0).");
         assert_eq!(err.for_form(&[("userId", "User ID")]), "Invalid `tokenLimit`: must be a positive integer (got 0).");

@@ -1,5 +1,6 @@
-//! Chat with the model: the answer streams in as it is generated, each exchange shows its
-//! tokens and cost, and the input is disabled, with the reason, once no tokens are left.
+//! Chat with the model: conversations kept by the service (`conversation.rs`), every turn shown
+//! with its tokens and cost (`transcript.rs`), the answer streaming in as it is generated, and
+//! the input disabled, with the reason, once no tokens are left or a quota blocks.
 //! A user chats as themself; an administrator picks the user to act as, and every call is
 //! charged to that user.
 
@@ -7,102 +8,21 @@ use futures::StreamExt;
 use sycamore::prelude::*;
 use tokenmeter_client::{
     Client,
-    types::{ChatRole, ChatTurn, InvokeRequest, InvokeResponse, User},
+    types::{InvokeRequest, InvokeResponse},
 };
 use wasm_bindgen::JsCast;
 
-use super::LiveStatus;
+use super::{
+    LiveStatus,
+    conversation::Chat,
+    transcript::{BlockedAlert, ConversationList, FitOfferAlert, Transcript},
+};
 use crate::{
-    api::{self, ApiError, Live},
+    api::{self, ApiError},
     app::Session,
     format,
-    ui::{Alert, Button, Card, CardBody, CardHeader, Chip, Loading, Table, Tone},
+    ui::{Alert, Button, Card, CardBody, Chip, Loading, Tone},
 };
-
-/// One finished exchange.
-#[derive(Clone, PartialEq)]
-struct Exchange {
-    prompt: String,
-    done: InvokeResponse,
-}
-
-/// A conversation's state: what is typed, the answer arriving, the finished exchanges.
-#[derive(Clone, Copy)]
-struct Conversation {
-    user: Live<User>,
-    prompt: Signal<String>,
-    answer: Signal<String>,
-    sending: Signal<bool>,
-    error: Signal<Option<String>>,
-    /// Newest first.
-    exchanges: Signal<Vec<Exchange>>,
-}
-
-impl Conversation {
-    fn new() -> Self {
-        Self {
-            user: Live::new(),
-            prompt: create_signal(String::new()),
-            answer: create_signal(String::new()),
-            sending: create_signal(false),
-            error: create_signal(None),
-            exchanges: create_signal(Vec::new()),
-        }
-    }
-
-    fn remaining(self) -> Option<u64> {
-        self.user.value.with(|u| u.as_ref().map(|u| u.remaining_tokens))
-    }
-
-    fn exhausted(self) -> bool {
-        self.remaining() == Some(0)
-    }
-
-    /// The earlier turns, oldest first.
-    fn history(self) -> Vec<ChatTurn> {
-        self.exchanges.with(|list| {
-            list.iter()
-                .rev()
-                .flat_map(|e| {
-                    [
-                        ChatTurn { role: ChatRole::User, text: e.prompt.clone() },
-                        ChatTurn { role: ChatRole::Assistant, text: e.done.response.clone() },
-                    ]
-                })
-                .collect()
-        })
-    }
-
-    fn send(self, client: Client, id: String) {
-        let text = self.prompt.get_clone();
-        if self.sending.get() || self.exhausted() {
-            return;
-        }
-        if text.trim().is_empty() {
-            return self.error.set(Some("Your prompt is required: type a question first.".into()));
-        }
-        let request = InvokeRequest {
-            prompt: text.clone(),
-            system: None,
-            max_output_tokens: None,
-            model: None,
-            history: Some(self.history()),
-        };
-        self.sending.set(true);
-        self.answer.set(String::new());
-        sycamore::futures::spawn_local_scoped(async move {
-            match stream_answer(&client, &id, &request, self.answer).await {
-                Ok(done) => {
-                    self.error.set(None);
-                    self.exchanges.update(|list| list.insert(0, Exchange { prompt: text, done }));
-                    self.prompt.set(String::new());
-                }
-                Err(err) => self.error.set(Some(err.to_string())),
-            }
-            self.sending.set(false);
-        });
-    }
-}
 
 /// A user's chat, as themself.
 #[component(inline_props)]
@@ -180,10 +100,14 @@ pub fn ModelInteraction() -> View {
 fn ChatAs(id: String, acting: bool) -> View {
     let session = use_context::<Session>();
     let Some(auth) = session.get() else { return view! {} };
-    let chat = Conversation::new();
+    let chat = Chat::new(id.clone());
     api::follow_user(auth.client.clone(), id.clone(), chat.user);
-    let (client, user_id) = (auth.client.clone(), id.clone());
-    let send = move || chat.send(client.clone(), user_id.clone());
+    chat.load(auth.client.clone());
+    let client = auth.client.clone();
+    let send = {
+        let client = client.clone();
+        move || chat.send(client.clone())
+    };
     let send_click = send.clone();
     let on_key = move |event: web_sys::KeyboardEvent| {
         if event.key() == "Enter" && (event.ctrl_key() || event.meta_key()) {
@@ -218,8 +142,10 @@ fn ChatAs(id: String, acting: bool) -> View {
     let note = if acting {
         format!("Calls are charged to {id}'s tokens and cost, not to yours.")
     } else {
-        "Answers stream in as they are written; every exchange shows its tokens and cost.".to_owned()
+        "Your conversations are kept: a reload or another device finds them. Every answer shows its tokens and cost."
+            .to_owned()
     };
+    let (list_client, transcript_client, offer_client) = (client.clone(), client.clone(), client);
     view! {
         Card(class=if acting { "acting" } else { "" }) {
             CardBody {
@@ -236,49 +162,45 @@ fn ChatAs(id: String, acting: bool) -> View {
         }
         LiveStatus(live=chat.user, loading="Loading the user's tokens…", failed="The user's tokens could not be refreshed.")
         (limit_note)
-        Card {
-            CardBody {
-                div(class="field") {
-                    label(r#for="prompt") { "Your prompt" }
-                    textarea(
-                        id="prompt",
-                        class="input textarea",
-                        rows="5",
-                        placeholder="Ask anything…",
-                        aria-describedby="prompt-note",
-                        data-testid="prompt",
-                        disabled=move || chat.exhausted() || chat.sending.get(),
-                        bind:value=chat.prompt,
-                        on:keydown=on_key,
-                    )
-                }
-                div(class="chat-actions") {
-                    span(id="prompt-note", class="field-help") { "Ctrl (or ⌘) + Enter sends." }
-                    Button(tone=Tone::Primary, loading=chat.sending, disabled=move || chat.exhausted(), test_id="send", on_click=send_click) { "Send" }
-                }
-            }
-        }
-        (move || chat.error.get_clone().map(|message| view! {
-            Alert(tone=Tone::Danger, title="The model could not answer.", message=message, test_id="chat-error")
-        }).unwrap_or_default())
-        (move || if chat.sending.get() || !chat.answer.with(String::is_empty) { view! {
-            Card(class="answer-card") {
-                CardHeader { h2 { "Model response" } }
-                CardBody {
-                    p(class="answer", data-testid="answer", aria-live="polite") {
-                        (chat.answer.get_clone())
-                        (if chat.sending.get() { view! { span(class="caret", aria-hidden="true") } } else { view! {} })
+        BlockedAlert(chat=chat)
+        div(class="chat-layout") {
+            ConversationList(chat=chat, client=list_client)
+            div(class="chat-main") {
+                Transcript(chat=chat, client=transcript_client)
+                FitOfferAlert(chat=chat, client=offer_client)
+                (move || chat.error.get_clone().map(|message| view! {
+                    Alert(tone=Tone::Danger, title="The model could not answer.", message=message, test_id="chat-error")
+                }).unwrap_or_default())
+                Card {
+                    CardBody {
+                        div(class="field") {
+                            label(r#for="prompt") { "Your prompt" }
+                            textarea(
+                                id="prompt",
+                                class="input textarea",
+                                rows="4",
+                                placeholder="Ask anything…",
+                                aria-describedby="prompt-note",
+                                data-testid="prompt",
+                                disabled=move || chat.closed(),
+                                bind:value=chat.prompt,
+                                on:keydown=on_key,
+                            )
+                        }
+                        div(class="chat-actions") {
+                            span(id="prompt-note", class="field-help") { "Ctrl (or ⌘) + Enter sends. The quota check runs first." }
+                            Button(tone=Tone::Primary, loading=chat.sending, disabled=move || chat.exhausted() || chat.blocked.with(Option::is_some), test_id="send", on_click=send_click) { "Send" }
+                        }
                     }
                 }
             }
-        } } else { view! {} })
-        (move || if chat.exchanges.with(|e| !e.is_empty()) { view! { ExchangeTable(exchanges=chat.exchanges) } } else { view! {} })
+        }
     }
 }
 
 /// Sends `request` to the streaming endpoint and appends the answer to `answer` as it
 /// arrives; answers the summary, or why not.
-async fn stream_answer(
+pub(super) async fn stream_answer(
     client: &Client,
     id: &str,
     request: &InvokeRequest,
@@ -311,62 +233,4 @@ async fn stream_answer(
         }
     }
     Err(ApiError::Other("The answer ended before it was complete; nothing was charged.".into()))
-}
-
-/// Every exchange of this conversation, newest first: tokens and cost of each (input + output
-/// = total, at the precision shown). A card per exchange on narrow screens.
-#[component(inline_props)]
-fn ExchangeTable(exchanges: Signal<Vec<Exchange>>) -> View {
-    let rows = move || {
-        exchanges
-            .get_clone()
-            .into_iter()
-            .map(|Exchange { prompt, done }| {
-                let short = if prompt.chars().count() > 60 {
-                    format!("{}…", prompt.chars().take(60).collect::<String>())
-                } else {
-                    prompt
-                };
-                let [input_cost, output_cost, total] =
-                    format::money_parts(done.cost.input_cost, done.cost.output_cost, done.cost.total_cost);
-                view! {
-                    tr {
-                        td(class="prompt-cell cell-title", data-label="Prompt") { (short) }
-                        td(class="num", data-label="In") { (format::tokens(done.input_tokens)) }
-                        td(class="num", data-label="Out") { (format::tokens(done.output_tokens)) }
-                        td(class="num", data-label="Tokens", data-testid="exchange-tokens") { (format::tokens(done.tokens_consumed)) }
-                        td(class="num", data-label="Input cost", data-testid="exchange-input-cost") { (input_cost) }
-                        td(class="num", data-label="Output cost", data-testid="exchange-output-cost") { (output_cost) }
-                        td(class="num", data-label="Cost", data-testid="exchange-cost") { (total) }
-                        td(class="num", data-label="Left") { (format::tokens(done.remaining_tokens)) }
-                    }
-                }
-            })
-            .collect::<Vec<_>>()
-    };
-    view! {
-        Card {
-            CardHeader {
-                h2 { "Tokens and cost of each exchange" }
-                span(class="muted") { "Claude Sonnet 4.5: $3 / million input, $15 / million output tokens" }
-            }
-            CardBody(flush=true) {
-                Table(label="Exchanges", test_id="exchanges", cards=true) {
-                    thead {
-                        tr {
-                            th(scope="col") { "Prompt" }
-                            th(scope="col", class="num") { "In" }
-                            th(scope="col", class="num") { "Out" }
-                            th(scope="col", class="num") { "Tokens" }
-                            th(scope="col", class="num") { "Input cost" }
-                            th(scope="col", class="num") { "Output cost" }
-                            th(scope="col", class="num") { "Cost" }
-                            th(scope="col", class="num") { "Left" }
-                        }
-                    }
-                    tbody { (rows) }
-                }
-            }
-        }
-    }
 }

@@ -1,12 +1,15 @@
 //! The app's views, composed from [`crate::ui`].
 
 mod chat;
+mod chat_fit;
+mod conversation;
 mod dashboard;
 mod dialogs;
 mod overview;
 mod signin;
 mod snippet_text;
 mod snippets;
+mod transcript;
 mod usage;
 mod user_detail;
 mod users;

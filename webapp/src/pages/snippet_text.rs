@@ -7,6 +7,8 @@
 pub(super) enum Op {
     Invoke,
     InvokeStream,
+    StartConversation,
+    ListConversations,
     GetUsage,
     RecordUsage,
     ChangeLimit,
@@ -16,7 +18,14 @@ pub(super) enum Op {
 impl Op {
     /// The operations a viewer may call: a user's own, or every one for an administrator.
     pub(super) fn for_viewer(admin: bool) -> Vec<Op> {
-        let mut ops = vec![Op::Invoke, Op::InvokeStream, Op::GetUsage, Op::RecordUsage];
+        let mut ops = vec![
+            Op::Invoke,
+            Op::InvokeStream,
+            Op::StartConversation,
+            Op::ListConversations,
+            Op::GetUsage,
+            Op::RecordUsage,
+        ];
         if admin {
             ops.extend([Op::ChangeLimit, Op::DeleteUser]);
         }
@@ -27,6 +36,8 @@ impl Op {
         match self {
             Op::Invoke => "Invoke the model",
             Op::InvokeStream => "Invoke the model, streaming the answer",
+            Op::StartConversation => "Start a kept conversation",
+            Op::ListConversations => "List your conversations",
             Op::GetUsage => "Get usage",
             Op::RecordUsage => "Record usage",
             Op::ChangeLimit => "Change the token limit (admin)",
@@ -36,8 +47,8 @@ impl Op {
 
     fn method(self) -> &'static str {
         match self {
-            Op::Invoke | Op::InvokeStream | Op::RecordUsage => "POST",
-            Op::GetUsage => "GET",
+            Op::Invoke | Op::InvokeStream | Op::StartConversation | Op::RecordUsage => "POST",
+            Op::GetUsage | Op::ListConversations => "GET",
             Op::ChangeLimit => "PUT",
             Op::DeleteUser => "DELETE",
         }
@@ -47,6 +58,7 @@ impl Op {
         match self {
             Op::Invoke => format!("/invoke/{id}"),
             Op::InvokeStream => format!("/invoke/{id}/stream"),
+            Op::StartConversation | Op::ListConversations => format!("/users/{id}/conversations"),
             Op::GetUsage | Op::DeleteUser => format!("/users/{id}"),
             Op::RecordUsage => format!("/users/{id}/usage"),
             Op::ChangeLimit => format!("/users/{id}/limit"),
@@ -57,9 +69,10 @@ impl Op {
     fn body(self) -> Option<&'static str> {
         match self {
             Op::Invoke | Op::InvokeStream => Some(r#"{"prompt": "What is AWS Lambda?"}"#),
+            Op::StartConversation => Some(r#"{"title": "Trip planning"}"#),
             Op::RecordUsage => Some(r#"{"tokensConsumed": 1234}"#),
             Op::ChangeLimit => Some(r#"{"newLimit": 200000}"#),
-            Op::GetUsage | Op::DeleteUser => None,
+            Op::GetUsage | Op::ListConversations | Op::DeleteUser => None,
         }
     }
 }
@@ -130,10 +143,16 @@ fn curl(op: Op, base: &str, id: &str) -> String {
 fn rust(op: Op, id: &str) -> String {
     match op {
         Op::Invoke => format!(
-            "use tokenmeter_client::types::InvokeRequest;\n\nlet ask = InvokeRequest {{ prompt: \"What is AWS Lambda?\".into(), history: None, max_output_tokens: None, model: None, system: None }};\nlet answer = client.invoke_model(\"{id}\", None, &ask).await?.into_inner();\nprintln!(\"{{}} ({{}} tokens, ${{:.6}})\", answer.response, answer.tokens_consumed, answer.cost.total_cost);"
+            "use tokenmeter_client::types::InvokeRequest;\n\nlet ask = InvokeRequest {{ prompt: \"What is AWS Lambda?\".into(), history: None, max_output_tokens: None, model: None, system: None, conversation_id: None }};\nlet answer = client.invoke_model(\"{id}\", None, &ask).await?.into_inner();\nprintln!(\"{{}} ({{}} tokens, ${{:.6}})\", answer.response, answer.tokens_consumed, answer.cost.total_cost);"
         ),
         Op::InvokeStream => format!(
             "use futures::StreamExt;\n\n// `ask` as in the call above: server-sent events, `delta`s then `done`\nlet mut events = client.invoke_model_stream(\"{id}\", &ask).await?.into_inner().into_inner();\nwhile let Some(chunk) = events.next().await {{\n    print!(\"{{}}\", String::from_utf8_lossy(&chunk?));\n}}"
+        ),
+        Op::StartConversation => format!(
+            "use tokenmeter_client::types::NewConversation;\n\nlet chat = client.create_conversation(\"{id}\", &NewConversation {{ title: Some(\"Trip planning\".into()) }}).await?.into_inner();\n// Each call with `conversation_id: Some(chat.conversation_id.clone())` keeps its prompt and answer.\nprintln!(\"{{}}\", chat.conversation_id);"
+        ),
+        Op::ListConversations => format!(
+            "for chat in client.list_conversations(\"{id}\").await?.into_inner().conversations {{\n    println!(\"{{}} {{:?}} ({{}} turns)\", chat.conversation_id, chat.title, chat.turn_count);\n}}"
         ),
         Op::GetUsage => format!(
             "let user = client.get_user(\"{id}\").await?.into_inner();\nprintln!(\"{{}} of {{}} tokens used\", user.token_usage, user.token_limit);"
@@ -166,6 +185,12 @@ fn javascript(op: Op, id: &str) -> String {
             "const user = await response.json();\nconsole.log(`${user.tokenUsage} of ${user.tokenLimit} tokens used`);"
         }
         Op::DeleteUser => "console.log((await response.json()).message);",
+        Op::StartConversation => {
+            "// Send `conversationId` with each /invoke call: its prompt and answer are kept\nconst { conversationId } = await response.json();\nconsole.log(conversationId);"
+        }
+        Op::ListConversations => {
+            "for (const c of (await response.json()).conversations) console.log(c.conversationId, c.title, c.turnCount);"
+        }
     };
     format!("{call}\nif (!response.ok) throw new Error((await response.json()).message);\n{after}")
 }
@@ -183,6 +208,12 @@ fn python(op: Op, id: &str) -> String {
         ),
         Op::DeleteUser => format!(
             "response = requests.{method}(f\"{{BASE}}{path}\", headers=headers)\nresponse.raise_for_status()\nprint(response.json()[\"message\"])"
+        ),
+        Op::StartConversation => format!(
+            "response = requests.{method}(f\"{{BASE}}{path}\", headers=headers{body})\nresponse.raise_for_status()\n# Send \"conversationId\" with each /invoke call: its prompt and answer are kept\nprint(response.json()[\"conversationId\"])"
+        ),
+        Op::ListConversations => format!(
+            "response = requests.{method}(f\"{{BASE}}{path}\", headers=headers)\nresponse.raise_for_status()\nfor c in response.json()[\"conversations\"]:\n    print(c[\"conversationId\"], c.get(\"title\"), c[\"turnCount\"])"
         ),
         Op::GetUsage | Op::RecordUsage | Op::ChangeLimit => format!(
             "response = requests.{method}(f\"{{BASE}}{path}\", headers=headers{body})\nresponse.raise_for_status()\nuser = response.json()\nprint(user[\"tokenUsage\"], \"of\", user[\"tokenLimit\"], \"tokens used\")"

@@ -220,10 +220,12 @@ impl AccountStore for DynamoDbStore {
             }
             let counters =
                 self.query((GSI1, GSI1_PK, GSI1_SK), &format!("ctr#{id}"), super::Sort::All, false, 0).await?;
+            let conversations = self.conversation_index(id).await?;
             // The user goes only if no key was issued since it was read.
             let mut gone = Change::new();
             gone.require_equal(KEYS_ISSUED, n(issued));
-            let mut items = vec![self.tx_delete(&user_key(id), &gone)];
+            let forget_conversations = self.tx_delete(&super::conversations::index_key(id), &Change::new());
+            let mut items = vec![self.tx_delete(&user_key(id), &gone), forget_conversations];
             if let Some(tier) = &user.tier {
                 let mut leave = Change::new();
                 leave.add(MEMBERS, -1);
@@ -234,7 +236,10 @@ impl AccountStore for DynamoDbStore {
                 items.push(self.tx_delete(&pk, &Change::new()));
             }
             match self.transact(items).await? {
-                Written::Applied(()) => return Ok(()),
+                Written::Applied(()) => {
+                    self.forget_turns(conversations.as_ref()).await;
+                    return Ok(());
+                }
                 // A key was issued (or the user changed) meanwhile: look again.
                 Written::Refused(_) => continue,
             }
@@ -310,6 +315,11 @@ impl AccountStore for DynamoDbStore {
             let mut join = Change::new();
             join.add(MEMBERS, 1).require_exists(&[PK]);
             items.push(self.tx_update(&tier_key(tier.as_str()), &join));
+        }
+        if let Some(mut conversations) = self.conversation_index(guest).await? {
+            conversations.insert(PK.to_owned(), s(super::conversations::index_key(&into.id)));
+            items.push(self.tx_put(conversations, &absent));
+            items.push(self.tx_delete(&super::conversations::index_key(guest), &Change::new()));
         }
         let counters =
             self.query((GSI1, GSI1_PK, GSI1_SK), &format!("ctr#{guest}"), super::Sort::All, false, 0).await?;

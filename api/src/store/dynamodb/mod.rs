@@ -15,6 +15,7 @@ mod accounts;
 mod alerts;
 mod calls;
 mod codec;
+mod conversations;
 mod events;
 mod expr;
 mod keys;

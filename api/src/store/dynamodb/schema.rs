@@ -12,6 +12,8 @@
 //! | usage event | `evt#<eventId>` | `byOwner`: `evt#<userId>` / `<eventId>`; `byTime`: `evt#<day>` / `<eventId>` |
 //! | user roll-up | `roll#<hour>#<userId>#<model>` | `byOwner`: `roll#<userId>` / `<hour>#<model>` |
 //! | model roll-up | `rollm#<hour>#<model>#<shard>` | `byTime`: `rollm#<day>` / `<hour>#<model>#<shard>` |
+//! | conversations of a user | `convs#<userId>` | |
+//! | conversation turn | `cturn#<conversationId>#<seq>` | |
 //! | marker | `meta#<name>` | |
 //!
 //! `ttl` (epoch seconds) lets DynamoDB forget period counters, claims, events and roll-ups.

@@ -28,6 +28,7 @@ pub(super) enum Written {
     Tier(StoredTier),
     /// Whether a claim (of a firing, or its resolution) was this write's.
     Claimed(bool),
+    Conversation(crate::domain::ConversationSummary),
 }
 
 /// The outer `Result` is a storage failure (it aborts the batch); the inner one is the write's answer.
@@ -108,6 +109,7 @@ pub(super) fn delete_user(t: &mut Tables<'_>, id: &UserId, at: Timestamp) -> App
         t.remove(COUNTERS, &counter)?;
     }
     revoke_keys_of(t, id, at)?;
+    super::conversations::remove_all(t, id)?;
     Ok(Ok(Written::Nothing))
 }
 
@@ -269,6 +271,7 @@ pub(super) fn migrate_guest(t: &mut Tables<'_>, guest: &UserId, into: &User) -> 
     t.remove(USERS, guest.as_str())?;
     t.save_user(&into.id, &moved)?;
     revoke_keys_of(t, guest, into.last_updated)?;
+    super::conversations::move_all(t, guest, &into.id)?;
     Ok(moved.to_user(&into.id).map(Written::User))
 }
 

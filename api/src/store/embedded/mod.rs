@@ -9,6 +9,7 @@
 
 mod alerts;
 mod apply;
+mod conversations;
 mod ports;
 mod records;
 mod tables;
@@ -59,6 +60,7 @@ enum Write {
     ClaimFiring(Firing),
     ResolveFiring(String, Timestamp),
     Sweep(Timestamp),
+    Conversation(conversations::ConversationWrite),
 }
 
 impl Write {
@@ -96,6 +98,7 @@ impl Write {
             Write::ClaimFiring(firing) => alerts::claim_firing(t, firing),
             Write::ResolveFiring(id, at) => alerts::resolve_firing(t, id, *at),
             Write::Sweep(now) => apply::sweep(t, *now),
+            Write::Conversation(write) => conversations::apply(t, write),
         }
     }
 }

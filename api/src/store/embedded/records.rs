@@ -34,8 +34,20 @@ pub(super) const ROLLUPS: Table = TableDefinition::new("rollups");
 /// `rule|<name>` → alert rule; `firing|<rule>|<subject>|<window start>` → firing.
 pub(super) const ALERTS: Table = TableDefinition::new("alerts");
 
-pub(super) const ALL_TABLES: [Table; 10] =
-    [USERS, COUNTERS, KEYS, TIERS, META, IDEMPOTENCY, EVENTS, EVENTS_BY_USER, ROLLUPS, ALERTS];
+pub(super) const ALL_TABLES: [Table; 12] = [
+    USERS,
+    COUNTERS,
+    KEYS,
+    TIERS,
+    META,
+    IDEMPOTENCY,
+    EVENTS,
+    EVENTS_BY_USER,
+    ROLLUPS,
+    ALERTS,
+    super::conversations::CONVERSATIONS,
+    super::conversations::CONVERSATION_TURNS,
+];
 
 pub(super) fn decode<T: for<'de> Deserialize<'de>>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| corrupt(what, e))

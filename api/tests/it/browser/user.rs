@@ -117,7 +117,7 @@ async fn a_user_chats_with_the_echo_model_until_the_limit_turns_chat_off() {
 
     // The echo model answers with the prompt: 4 tokens in (3 words + 1 for the turn), 4 out,
     // at Claude Sonnet 4.5's prices: 4 × $3/M + 4 × $15/M = $0.000072, shown as its parts.
-    browser.wait_text("[data-testid=answer]", PATIENCE, |t| t.trim() == "echo: hello there world").await;
+    browser.wait_text(".turn-assistant .turn-text", PATIENCE, |t| t.trim() == "echo: hello there world").await;
     browser.wait_text("[data-testid=exchange-tokens]", PATIENCE, |t| t == "8").await;
     browser.wait_text("[data-testid=exchange-input-cost]", PATIENCE, |t| t == "$0.000012").await;
     browser.wait_text("[data-testid=exchange-output-cost]", PATIENCE, |t| t == "$0.000060").await;

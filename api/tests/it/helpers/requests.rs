@@ -15,7 +15,14 @@ pub(crate) fn new_user(id: &str, limit: u64) -> types::CreateUserRequest {
 
 /// A call asking `prompt` and nothing else.
 pub(crate) fn ask(prompt: &str) -> types::InvokeRequest {
-    types::InvokeRequest { prompt: prompt.into(), system: None, max_output_tokens: None, model: None, history: None }
+    types::InvokeRequest {
+        prompt: prompt.into(),
+        system: None,
+        max_output_tokens: None,
+        model: None,
+        history: None,
+        conversation_id: None,
+    }
 }
 
 /// A usage record of `tokens` without a model.

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod calls;
+mod conversations;
 mod keys_and_tiers;
 mod usage_events;
 
