@@ -4,8 +4,8 @@
 mod alerts;
 mod auth;
 mod body;
-mod emf;
 mod conversations;
+mod emf;
 mod error;
 mod error_body;
 mod error_messages;

@@ -111,6 +111,22 @@ async fn a_retried_model_call_answers_the_first_answer_and_calls_the_model_once(
     assert_eq!((status, refused["error"].as_str()), (422, Some("idempotency_key_reused")));
 }
 
+#[tokio::test]
+async fn a_retried_model_call_replays_even_after_the_budget_is_spent() {
+    let app = TestApp::spawn().await;
+    app.create_user("spender", 60).await;
+    let body = json!({ "prompt": "remember me", "maxOutputTokens": 5 });
+    let (status, _, first) = send(&app, "/invoke/spender", "spend-1", &body).await;
+    assert_eq!(status, 200, "{first}");
+    let left = first["remainingTokens"].as_u64().unwrap();
+    app.record("spender", left).await;
+    let (status, replayed, again) = send(&app, "/invoke/spender", "spend-1", &body).await;
+    assert_eq!((status, replayed.as_deref()), (200, Some("true")), "{again}");
+    assert_eq!(again["response"], first["response"]);
+    let fresh = send(&app, "/invoke/spender", "spend-2", &body).await;
+    assert_eq!((fresh.0, fresh.2["error"].as_str()), (429, Some("token_limit_exceeded")));
+}
+
 /// The generated client: a key on every create, record and call even when the caller sends
 /// none, and a 503 sent again with the same key. A proxy answers the first attempt of each
 /// request 503 and forwards the rest, noting the keys it saw.

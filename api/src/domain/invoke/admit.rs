@@ -189,6 +189,14 @@ impl Invocations {
         let inner = &*self.0;
         let core = &inner.core;
         let Prepared { priced, claim, requested, kind, started, .. } = call;
+        // A retry answers the first call even when the budget is spent by now. (The claim in
+        // the reservation below still settles a race between two first attempts.)
+        if let Some(claim) = claim {
+            let earlier = core.accounts.idempotency(&claim.scope, claim.key.as_str()).await.map_err(Error::store)?;
+            if let Some(record) = earlier {
+                return self.replay(user_id, claim, record).await.map(|done| Admitted::Replayed(Box::new(done)));
+            }
+        }
         let (requested, kind, started) = (*requested, *kind, *started);
         let mut request = call.request.clone();
         let deadline = tokio::time::Instant::now() + inner.settings.admission_wait;
