@@ -37,4 +37,5 @@ mod shutdown;
 mod slow_clients;
 mod sse;
 mod store_conformance;
+mod suites;
 mod web;

@@ -24,6 +24,9 @@ fn small(prompt: &str) -> InvokeRequest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn failing_open_lets_known_users_call_through_an_outage_and_replays_each_call_once() {
+    if !crate::suites::available(crate::suites::Suite::DynamoDb) {
+        return;
+    }
     let store = OwnedDynamoDb::start_durable().await;
     let config = dynamodb_local::sdk_config(&store.endpoint).await;
     let dynamo = DynamoDbStore::open(config, &dynamodb_local::unique_table()).await.unwrap();

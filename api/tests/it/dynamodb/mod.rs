@@ -30,6 +30,9 @@ fn id(raw: &str) -> UserId {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_creates_a_missing_table_and_reopening_keeps_its_data() {
+    if !crate::suites::available(crate::suites::Suite::DynamoDb) {
+        return;
+    }
     let endpoint = dynamodb_local::shared_endpoint().await;
     let table = dynamodb_local::unique_table();
     let first = DynamoDbStore::open(dynamodb_local::sdk_config(&endpoint).await, &table).await.unwrap();
@@ -73,6 +76,9 @@ fn record_of(user: &UserId, tokens: u64, cost: u64, at: Timestamp) -> Recording 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn items_are_stored_in_the_documented_schema() {
+    if !crate::suites::available(crate::suites::Suite::DynamoDb) {
+        return;
+    }
     let store = dynamodb_local::fresh_store().await;
     let user = User::new(id("schema"), TokenLimit::new("tokenLimit", 1000).unwrap(), Timestamp::from_millis(0))
         .with_usage(Amounts { tokens: 3, ..Amounts::ZERO });
@@ -115,6 +121,9 @@ async fn items_are_stored_in_the_documented_schema() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listing_follows_the_scan_past_one_megabyte_page() {
+    if !crate::suites::available(crate::suites::Suite::DynamoDb) {
+        return;
+    }
     const PADDED: usize = 12;
     let store = dynamodb_local::fresh_store().await;
     let raw =
@@ -156,6 +165,9 @@ async fn listing_follows_the_scan_past_one_megabyte_page() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_store_is_unavailable_quickly_on_every_operation() {
+    if !crate::suites::available(crate::suites::Suite::DynamoDb) {
+        return;
+    }
     // A port that was just free: connections are refused.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let endpoint = format!("http://127.0.0.1:{port}");

@@ -55,6 +55,9 @@ async fn wait_for_recovery(app: &TestApp) {
 /// that endpoint closes every connection instead.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stopped_store_answers_503_then_recovers_with_every_count_exactly_once() {
+    if !crate::suites::available(crate::suites::Suite::DynamoDb) {
+        return;
+    }
     enum Outage {
         Container(OwnedDynamoDb),
         Proxy(FlakyProxy),
@@ -102,6 +105,9 @@ async fn a_stopped_store_answers_503_then_recovers_with_every_count_exactly_once
 /// subset was applied shows as base-4 digits 0 or 1 at their places, and a double as a 2.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hanging_store_answers_503_then_recovers_without_losing_or_doubling_counts() {
+    if !crate::suites::available(crate::suites::Suite::DynamoDb) {
+        return;
+    }
     let proxy = FlakyProxy::start(&dynamodb_local::shared_endpoint().await).await;
     let app = app_with_usage(&proxy.endpoint, 10).await;
 
@@ -138,6 +144,9 @@ async fn a_hanging_store_answers_503_then_recovers_without_losing_or_doubling_co
 /// claim is written in the same transaction as the usage.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_record_retried_with_its_idempotency_key_after_a_store_timeout_counts_once() {
+    if !crate::suites::available(crate::suites::Suite::DynamoDb) {
+        return;
+    }
     let proxy = FlakyProxy::start(&dynamodb_local::shared_endpoint().await).await;
     let app = app_with_usage(&proxy.endpoint, 10).await;
     let record = |key: &'static str| {
@@ -171,6 +180,9 @@ async fn a_record_retried_with_its_idempotency_key_after_a_store_timeout_counts_
 /// 503s are sent again with their keys, usage is exactly what was acknowledged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_store_stopped_and_restarted_under_64_way_load_counts_every_record_once() {
+    if !crate::suites::available(crate::suites::Suite::DynamoDb) {
+        return;
+    }
     use crate::faults::{CLIENTS, RECORDS_EACH, TOKENS, load, refused_or_dropped};
     let store = OwnedDynamoDb::start_durable().await;
     let config = dynamodb_local::sdk_config(&store.endpoint).await;
