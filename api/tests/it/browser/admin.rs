@@ -7,6 +7,9 @@ use crate::helpers::{ADMIN_KEY, TestApp, error_of};
 
 #[tokio::test]
 async fn an_administrator_signs_in_sorts_creates_relimits_and_deletes_users() {
+    if !crate::suites::available(crate::suites::Suite::Browser) {
+        return;
+    }
     let _one = ONE_BROWSER.lock().await;
     let app = TestApp::builder().web(&built_web_app()).spawn().await;
     for (id, limit, used) in [("alice", 1000, 850), ("bob", 100, 100), ("carol", 100_000, 0)] {
@@ -150,6 +153,9 @@ async fn an_administrator_signs_in_sorts_creates_relimits_and_deletes_users() {
 
 #[tokio::test]
 async fn an_administrator_acting_as_a_user_is_charging_that_user() {
+    if !crate::suites::available(crate::suites::Suite::Browser) {
+        return;
+    }
     let _one = ONE_BROWSER.lock().await;
     let app = TestApp::builder().web(&built_web_app()).spawn().await;
     for id in ["alice", "bob"] {

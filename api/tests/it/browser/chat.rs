@@ -10,6 +10,9 @@ use crate::helpers::TestApp;
 
 #[tokio::test]
 async fn a_chat_runs_to_exactly_zero_tokens_and_a_reload_keeps_every_turn() {
+    if !crate::suites::available(crate::suites::Suite::Browser) {
+        return;
+    }
     let _one = ONE_BROWSER.lock().await;
     let app = TestApp::builder().web(&built_web_app()).spawn().await;
     // 17 tokens: the first exchange takes 8 (4 in, 4 out), leaving 9; the second prompt fits

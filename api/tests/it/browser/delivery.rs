@@ -22,6 +22,9 @@ const TRANSFERRED: &str = r#"
 
 #[tokio::test]
 async fn a_cold_load_is_under_250_kb_on_the_wire_and_a_warm_one_downloads_no_asset() {
+    if !crate::suites::available(crate::suites::Suite::Browser) {
+        return;
+    }
     let _one = ONE_BROWSER.lock().await;
     let app = TestApp::builder().web(&built_web_app()).spawn().await;
     let browser = open_browser(&app).await; // a fresh profile: nothing cached
@@ -47,6 +50,9 @@ async fn a_cold_load_is_under_250_kb_on_the_wire_and_a_warm_one_downloads_no_ass
 
 #[tokio::test]
 async fn the_keyboard_alone_signs_in_moves_between_views_and_switches_snippet_languages() {
+    if !crate::suites::available(crate::suites::Suite::Browser) {
+        return;
+    }
     let _one = ONE_BROWSER.lock().await;
     let app = TestApp::builder().web(&built_web_app()).spawn().await;
     app.create_user("ida", 1000).await;

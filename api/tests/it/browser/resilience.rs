@@ -46,6 +46,9 @@ async fn restart_under(
 
 #[tokio::test]
 async fn a_restart_keeps_the_dashboard_s_figures_and_it_is_live_again_within_3_s() {
+    if !crate::suites::available(crate::suites::Suite::Browser) {
+        return;
+    }
     let _one = ONE_BROWSER.lock().await;
     let mut app = TestApp::builder().web(&built_web_app()).spawn().await;
     let key = user_with_key(&app, "gil", 1000).await;
@@ -61,6 +64,9 @@ async fn a_restart_keeps_the_dashboard_s_figures_and_it_is_live_again_within_3_s
 
 #[tokio::test]
 async fn a_restart_keeps_the_admin_list_and_its_buttons_and_it_is_live_again_within_3_s() {
+    if !crate::suites::available(crate::suites::Suite::Browser) {
+        return;
+    }
     let _one = ONE_BROWSER.lock().await;
     let mut app = TestApp::builder().web(&built_web_app()).spawn().await;
     app.create_user("hal", 1000).await;

@@ -16,6 +16,9 @@ pub(super) async fn user_with_key(app: &TestApp, id: &str, limit: u64) -> String
 
 #[tokio::test]
 async fn a_user_watches_their_dashboard_change_live_up_to_the_limit() {
+    if !crate::suites::available(crate::suites::Suite::Browser) {
+        return;
+    }
     let _one = ONE_BROWSER.lock().await;
     let app = TestApp::builder().web(&built_web_app()).spawn().await;
     let key = user_with_key(&app, "erin", 1000).await;
@@ -81,6 +84,9 @@ async fn a_user_watches_their_dashboard_change_live_up_to_the_limit() {
 
 #[tokio::test]
 async fn where_streams_are_buffered_the_dashboard_polls_every_five_seconds() {
+    if !crate::suites::available(crate::suites::Suite::Browser) {
+        return;
+    }
     let _one = ONE_BROWSER.lock().await;
     let app = TestApp::builder().web(&built_web_app()).spawn().await;
     let key = user_with_key(&app, "fay", 1000).await;
@@ -102,6 +108,9 @@ async fn where_streams_are_buffered_the_dashboard_polls_every_five_seconds() {
 
 #[tokio::test]
 async fn a_user_chats_with_the_echo_model_until_the_limit_turns_chat_off() {
+    if !crate::suites::available(crate::suites::Suite::Browser) {
+        return;
+    }
     let _one = ONE_BROWSER.lock().await;
     let app = TestApp::builder().web(&built_web_app()).spawn().await;
     let key = user_with_key(&app, "finn", 30).await;
