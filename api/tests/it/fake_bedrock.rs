@@ -38,12 +38,14 @@ impl FakeBedrock {
 
     /// Every model answers like one that would write `natural` output tokens to a prompt of
     /// `input` tokens, after `delay` (its latency): the output stops at the cap the request
-    /// gives (`stopReason` `max_tokens`), else ends the turn. CountTokens says `input`.
+    /// gives (`stopReason` `max_tokens`), else ends the turn. CountTokens says `input`, after
+    /// `delay` too.
     pub(crate) async fn metered(&self, input: u64, natural: u64, delay: Duration) {
+        let counted = ResponseTemplate::new(200).set_delay(delay).set_body_json(json!({ "inputTokens": input }));
         Mock::given(method("POST"))
             .and(path_regex(r"^/model/[^/]+/count-tokens$"))
             .and(header_regex("authorization", SIGNED))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "inputTokens": input })))
+            .respond_with(counted)
             .mount(&self.server)
             .await;
         Mock::given(method("POST"))

@@ -104,7 +104,9 @@ async fn sixty_four_calls_never_pass_a_daily_cost_quota() {
     let rules = vec![cost(P::Day, 0.01), tokens(P::Day, 1_000_000, None), requests(P::Day, 1_000)];
     user_with_rules(&app, "spender", 1_000_000, rules).await;
 
-    let outcome = all_at_once(&app, "spender", vec![call_to(None, 200); CALLS]).await;
+    // Each asks for more output than the quota's worth, so each first has its input counted
+    // (50 ms, as CountTokens takes): every call plans while the others are planning too.
+    let outcome = all_at_once(&app, "spender", vec![call_to(None, 1_000); CALLS]).await;
 
     refused_by(&outcome, "cost", None);
     let used = nanos(rule(&quotas(&app, "spender").await, M::Cost, P::Day, None).used);

@@ -14,8 +14,9 @@ use crate::{
     sse::SseReader,
 };
 
-/// 18:00 UTC on 30 January 2030: 6 h (21,600 s) before the day ends, 30 h before the month.
-const SIX_PM: &str = "2030-01-30T18:00:00.000Z";
+/// Half a second past 18:00 UTC on 30 January 2030: 21,599.5 s before the day ends, which `t`
+/// rounds up to 21,600 (a client waiting `t` seconds must find the quota reset).
+const SIX_PM: &str = "2030-01-30T18:00:00.500Z";
 
 fn rate_limit(headers: &HeaderMap) -> (String, String) {
     let text = |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_owned());
