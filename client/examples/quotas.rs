@@ -39,7 +39,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for rule in user.get_user_quotas(&user_id).await?.into_inner().quotas {
         let resets = rule.resets_at.as_deref().unwrap_or("never");
         println!(
-            "{} {:?} per {:?} ({}): {} used, resets {resets}",
+            "{} {} per {} ({}): {} used, resets {resets}",
             rule.limit, rule.metric, rule.period, rule.source, rule.used
         );
     }
