@@ -9,7 +9,7 @@ use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
 use serde_json::{Value, json};
 use tokenmeter_api::model::{BedrockProvider, BedrockSettings};
 use wiremock::{
-    Mock, MockServer, ResponseTemplate,
+    Mock, MockServer, Request, Respond, ResponseTemplate,
     matchers::{header_regex, method, path, path_regex},
 };
 
@@ -33,21 +33,27 @@ impl FakeBedrock {
 
     /// The real Bedrock provider, pointed at this server, with short timeouts and back-offs.
     pub(crate) async fn provider(&self, timeout: Duration) -> BedrockProvider {
-        let sdk = aws_config::SdkConfig::builder()
-            .region(Region::new("us-east-1"))
-            .endpoint_url(self.server.uri())
-            .credentials_provider(aws_sdk_bedrockruntime::config::SharedCredentialsProvider::new(Credentials::new(
-                "AKIDTOKENMETERTEST",
-                "secret",
-                None,
-                None,
-                "tests",
-            )))
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .http_client(tokenmeter_api::aws::http_client())
-            .build();
-        let settings = BedrockSettings { timeout, max_attempts: 2, initial_backoff: Duration::from_millis(10) };
-        BedrockProvider::new(&sdk, &settings)
+        provider_at(&self.server.uri(), timeout)
+    }
+
+    /// Every model answers like one that would write `natural` output tokens to a prompt of
+    /// `input` tokens, after `delay` (its latency): the output stops at the cap the request
+    /// gives (`stopReason` `max_tokens`), else ends the turn. CountTokens says `input`, after
+    /// `delay` too.
+    pub(crate) async fn metered(&self, input: u64, natural: u64, delay: Duration) {
+        let counted = ResponseTemplate::new(200).set_delay(delay).set_body_json(json!({ "inputTokens": input }));
+        Mock::given(method("POST"))
+            .and(path_regex(r"^/model/[^/]+/count-tokens$"))
+            .and(header_regex("authorization", SIGNED))
+            .respond_with(counted)
+            .mount(&self.server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path_regex(r"^/model/[^/]+/converse$"))
+            .and(header_regex("authorization", SIGNED))
+            .respond_with(Metered { input, natural, delay })
+            .mount(&self.server)
+            .await;
     }
 
     /// CountTokens answers `tokens`.
@@ -159,6 +165,47 @@ impl FakeBedrock {
 
     pub(crate) async fn request_count(&self) -> usize {
         self.server.received_requests().await.unwrap_or_default().len()
+    }
+}
+
+/// The real Bedrock provider pointed at `endpoint` (a stand-in), with short timeouts and back-offs.
+pub(crate) fn provider_at(endpoint: &str, timeout: Duration) -> BedrockProvider {
+    let sdk = aws_config::SdkConfig::builder()
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_bedrockruntime::config::SharedCredentialsProvider::new(Credentials::new(
+            "AKIDTOKENMETERTEST",
+            "secret",
+            None,
+            None,
+            "tests",
+        )))
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .http_client(tokenmeter_api::aws::http_client())
+        .build();
+    let settings = BedrockSettings { timeout, max_attempts: 2, initial_backoff: Duration::from_millis(10) };
+    BedrockProvider::new(&sdk, &settings)
+}
+
+/// A model whose answer is as long as it would be, or as the request's cap allows.
+struct Metered {
+    input: u64,
+    natural: u64,
+    delay: Duration,
+}
+
+impl Respond for Metered {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+        let cap = body["inferenceConfig"]["maxTokens"].as_u64().unwrap_or(u64::MAX);
+        let output = self.natural.min(cap);
+        let stop = if output < self.natural { "max_tokens" } else { "end_turn" };
+        ResponseTemplate::new(200).set_delay(self.delay).set_body_json(json!({
+            "output": { "message": { "role": "assistant", "content": [{ "text": "word ".repeat(output as usize) }] } },
+            "stopReason": stop,
+            "usage": { "inputTokens": self.input, "outputTokens": output, "totalTokens": self.input + output },
+            "metrics": { "latencyMs": self.delay.as_millis() as u64 }
+        }))
     }
 }
 

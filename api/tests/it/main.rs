@@ -31,6 +31,7 @@ mod lambda_streaming;
 mod monitoring;
 mod openapi;
 mod proxy;
+mod quotas;
 mod raw_http;
 mod restart;
 mod shutdown;

@@ -29,7 +29,11 @@ pub(super) struct Reserved {
     pub(super) priced: Priced,
     /// What the user can spend under the lifetime limit while the hold stands.
     pub(super) remaining: u64,
+    /// The tightest rule counting the call's hold: what a stream's `RateLimit` headers say.
     pub(super) limits: Option<Limits>,
+    /// The rules that apply, with their counters as read before the hold: a settled call's
+    /// `RateLimit` headers count what it used instead of what it held.
+    pub(super) rules: Vec<RuleState>,
     pub(super) claim: Option<IdempotencyClaim>,
     pub(super) started: Instant,
     pub(super) kind: EventKind,
@@ -288,6 +292,7 @@ impl Invocations {
                         request,
                         priced: priced.clone(),
                         limits,
+                        rules: states,
                         claim: claim.clone(),
                         started,
                         kind,

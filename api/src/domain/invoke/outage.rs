@@ -57,6 +57,7 @@ impl Invocations {
         Ok(Admitted::Reserved(Box::new(Reserved {
             user: user_id.clone(),
             limits: Limits::tightest(&known.states, admission.hold, now),
+            rules: known.states.clone(),
             hold,
             request,
             priced: call.priced,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{Invocation, Invocations, Remembered, admit::Reserved};
+use super::{Invocation, Invocations, Limits, Remembered, admit::Reserved};
 use crate::domain::{
     Amounts, CounterCharge, Error, ErrorCode, Metric, ModelError, Money, Recording, Release, Settlement, StoreError,
     TokenUsage, UsageEvent, User, quota::ceilings,
@@ -67,7 +67,7 @@ impl Invocations {
             provider: remembered.provider,
             stop_reason: remembered.stop_reason,
             max_output_tokens: remembered.max_output_tokens,
-            limits: reserved.limits.clone(),
+            limits: Limits::tightest(&reserved.rules, used, core.now()),
         })
     }
 

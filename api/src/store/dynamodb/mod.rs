@@ -146,10 +146,12 @@ impl DynamoDbStore {
     }
 
     /// Many items by partition key, strongly consistent (`BatchGetItem`, 100 at a time, until
-    /// nothing is left unprocessed); missing items are absent from the answer.
+    /// nothing is left unprocessed); missing items are absent from the answer. A key asked for
+    /// twice is sent once: `BatchGetItem` refuses duplicates.
     async fn get_many(&self, pks: &[String]) -> Result<HashMap<String, Item>, StoreError> {
         let mut found = HashMap::new();
-        for chunk in pks.chunks(100) {
+        let unique: Vec<&String> = pks.iter().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        for chunk in unique.chunks(100) {
             let keys = chunk.iter().map(|pk| Self::key(pk)).collect::<Vec<_>>();
             let mut pending = Some(
                 KeysAndAttributes::builder()
