@@ -50,8 +50,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("250,000 tokens can proceed: {}; refused by {} rule(s)", answer.can_proceed, answer.reasons.len());
 
     // Call until a quota says no. Each answer names the tightest rule in `RateLimit`.
-    let ask =
-        InvokeRequest { prompt: "Say hello".into(), system: None, max_output_tokens: None, model: None, history: None };
+    let ask = InvokeRequest {
+        prompt: "Say hello".into(),
+        system: None,
+        max_output_tokens: None,
+        model: None,
+        history: None,
+        conversation_id: None,
+    };
     loop {
         match user.invoke_model(&user_id, None, &ask).await {
             Ok(answer) => {

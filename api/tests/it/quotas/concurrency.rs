@@ -31,6 +31,7 @@ fn call_to(model: Option<&str>, cap: u64) -> InvokeRequest {
         max_output_tokens: NonZeroU64::new(cap),
         model: model.map(str::to_owned),
         history: None,
+        conversation_id: None,
     }
 }
 
