@@ -1,4 +1,5 @@
-//! `cargo xtask dev`: the product on one URL, web app and API, on the embedded store.
+//! `cargo xtask dev`: the product on one URL, web app and API, on the embedded store, with
+//! guests on (anyone may try it without an account).
 
 use crate::{
     shell::{cargo, project_root, run, step},
@@ -14,5 +15,6 @@ pub(crate) fn dev(listen: &str) -> anyhow::Result<()> {
         .args(["run", "-p", "tokenmeter-api", "--bin", "tokenmeter", "--", "serve"])
         .env("TOKENMETER_LISTEN", listen)
         .env("TOKENMETER_WEB_DIR", web_dist())
-        .env("TOKENMETER_DATA_DIR", project_root().join(".tokenmeter")))
+        .env("TOKENMETER_DATA_DIR", project_root().join(".tokenmeter"))
+        .env("TOKENMETER_GUESTS", "on"))
 }

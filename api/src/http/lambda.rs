@@ -13,6 +13,7 @@
 //! (`emf.rs`); a stream's settlement is written with the next invocation's.
 
 use std::{
+    net::{IpAddr, Ipv4Addr, SocketAddr},
     sync::Arc,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -26,7 +27,11 @@ use futures::{
 use http_body::Frame;
 use http_body_util::StreamBody;
 use lambda_http::{Body as LambdaBody, Request as LambdaRequest, RequestExt, service_fn};
-use poem::{Body, Endpoint, EndpointExt, Request, Response, http};
+use poem::{
+    Addr, Body, Endpoint, EndpointExt, Request, RequestParts, Response, http,
+    http::uri::Scheme,
+    web::{LocalAddr, RemoteAddr},
+};
 use tokio::time::Instant;
 
 use super::emf::EmfReporter;
@@ -106,16 +111,65 @@ fn cut_off(deadline: Option<u64>) -> Instant {
     now + left.saturating_sub(DEADLINE_MARGIN)
 }
 
-/// The event as a poem request: method, URI, headers, body, and the Lambda context.
+/// The event as a poem request: method, URI, headers, body, the Lambda context, and the
+/// client's address as API Gateway saw it (per-address limits, such as guest creation, need it).
 fn poem_request(event: LambdaRequest) -> Request {
+    let client = client_address(&event);
     let (parts, body) = event.into_parts();
     let body = match body {
         LambdaBody::Empty => Body::empty(),
         LambdaBody::Text(text) => Body::from_string(text),
         LambdaBody::Binary(data) => Body::from_vec(data),
     };
-    let mut request = Request::builder().method(parts.method).uri(parts.uri).version(parts.version).body(body);
-    *request.headers_mut() = parts.headers;
-    *request.extensions_mut() = parts.extensions;
-    request
+    let remote = RemoteAddr(Addr::SocketAddr(SocketAddr::new(client, 0)));
+    let local = LocalAddr(Addr::SocketAddr(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)));
+    Request::from_parts(RequestParts::from((parts, local, remote, Scheme::HTTPS)), body)
+}
+
+/// The caller's IP: API Gateway's `sourceIp` (REST and HTTP APIs, Function URLs), else the
+/// first `X-Forwarded-For` address (an ALB), else loopback.
+fn client_address(event: &LambdaRequest) -> IpAddr {
+    use lambda_http::request::RequestContext;
+    let from_context = match event.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.clone(),
+        Some(RequestContext::ApiGatewayV1(context)) => context.identity.source_ip.clone(),
+        _ => None,
+    };
+    let forwarded = || {
+        let header = event.headers().get("x-forwarded-for")?.to_str().ok()?;
+        header.split(',').next().map(|first| first.trim().to_owned())
+    };
+    from_context.or_else(forwarded).and_then(|ip| ip.parse().ok()).unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(source_ip: Option<&str>, forwarded_for: Option<&str>) -> LambdaRequest {
+        let mut headers = serde_json::json!({ "host": "abc123.lambda-url.us-east-1.on.aws" });
+        if let Some(forwarded) = forwarded_for {
+            headers["x-forwarded-for"] = forwarded.into();
+        }
+        let mut http = serde_json::json!({ "method": "POST", "path": "/guests", "protocol": "HTTP/1.1" });
+        if let Some(ip) = source_ip {
+            http["sourceIp"] = ip.into();
+        }
+        let event = serde_json::json!({
+            "version": "2.0", "routeKey": "$default", "rawPath": "/guests", "rawQueryString": "",
+            "headers": headers,
+            "requestContext": { "http": http, "requestId": "r", "routeKey": "$default", "stage": "$default" },
+            "isBase64Encoded": false
+        });
+        lambda_http::request::from_str(&event.to_string()).expect("an HTTP API event")
+    }
+
+    #[test]
+    fn the_client_address_is_the_one_api_gateway_saw() {
+        let request = poem_request(event(Some("203.0.113.7"), Some("198.51.100.1")));
+        assert_eq!(request.remote_addr().as_socket_addr().map(|a| a.ip().to_string()), Some("203.0.113.7".into()));
+        let behind_a_balancer = client_address(&event(None, Some("198.51.100.1, 10.0.0.2")));
+        assert_eq!(behind_a_balancer.to_string(), "198.51.100.1");
+        assert_eq!(client_address(&event(None, None)), IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
 }
