@@ -127,7 +127,8 @@ fn poem_request(event: LambdaRequest) -> Request {
 }
 
 /// The caller's IP: API Gateway's `sourceIp` (REST and HTTP APIs, Function URLs), else the
-/// first `X-Forwarded-For` address (an ALB), else loopback.
+/// last `X-Forwarded-For` address (an ALB appends the address it saw; earlier ones are the
+/// client's word), else loopback.
 fn client_address(event: &LambdaRequest) -> IpAddr {
     use lambda_http::request::RequestContext;
     let from_context = match event.request_context_ref() {
@@ -137,7 +138,7 @@ fn client_address(event: &LambdaRequest) -> IpAddr {
     };
     let forwarded = || {
         let header = event.headers().get("x-forwarded-for")?.to_str().ok()?;
-        header.split(',').next().map(|first| first.trim().to_owned())
+        header.rsplit(',').next().map(|last| last.trim().to_owned())
     };
     from_context.or_else(forwarded).and_then(|ip| ip.parse().ok()).unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
 }
@@ -168,8 +169,8 @@ mod tests {
     fn the_client_address_is_the_one_api_gateway_saw() {
         let request = poem_request(event(Some("203.0.113.7"), Some("198.51.100.1")));
         assert_eq!(request.remote_addr().as_socket_addr().map(|a| a.ip().to_string()), Some("203.0.113.7".into()));
-        let behind_a_balancer = client_address(&event(None, Some("198.51.100.1, 10.0.0.2")));
-        assert_eq!(behind_a_balancer.to_string(), "198.51.100.1");
+        let behind_a_balancer = client_address(&event(None, Some("198.51.100.1, 192.0.2.44")));
+        assert_eq!(behind_a_balancer.to_string(), "192.0.2.44", "the address the balancer appended");
         assert_eq!(client_address(&event(None, None)), IpAddr::V4(Ipv4Addr::LOCALHOST));
     }
 }
