@@ -56,7 +56,7 @@ pub(crate) async fn create_users(
     let mut users = Vec::new();
     for i in 0..count {
         let user = format!("{prefix}-{i}");
-        let mut body = json!({ "userId": user, "tokenLimit": 1u64 << 53, "issueKey": true });
+        let mut body = json!({ "userId": user, "tokenLimit": (1u64 << 53) - 1, "issueKey": true });
         if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
             body.extend(extra.clone());
         }
