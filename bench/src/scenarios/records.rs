@@ -19,8 +19,12 @@ const USER: &str = "records-hot";
 pub(super) async fn run(bench: &Bench) -> anyhow::Result<Section> {
     let tokenmeter = bench.start_tokenmeter().await?;
     let client = &bench.client;
-    let create =
-        Call::post(&tokenmeter.base, "/users", Some(ADMIN_KEY), &json!({ "userId": USER, "tokenLimit": (1u64 << 53) - 1 }))?;
+    let create = Call::post(
+        &tokenmeter.base,
+        "/users",
+        Some(ADMIN_KEY),
+        &json!({ "userId": USER, "tokenLimit": (1u64 << 53) - 1 }),
+    )?;
     tokenmeter.expect_ok(client, create, "creating the user").await?;
     let record = Call::post(
         &tokenmeter.base,
