@@ -172,7 +172,13 @@ mod tests {
         assert_eq!(status, 200);
         assert!(head.contains("content-type: text/html"), "{head}");
         assert!(page.contains("tokenmeter_webapp"), "the built app's page: {page}");
-        let (status, head, _) = get(port, "/assets/tokenmeter_webapp_bg.wasm", "*/*").unwrap();
+        // Assets carry a content hash in their names: the page names the wasm.
+        let wasm = page
+            .split('"')
+            .find(|part| part.starts_with("/assets/tokenmeter_webapp_bg") && part.ends_with(".wasm"))
+            .expect("the page names its wasm")
+            .to_owned();
+        let (status, head, _) = get(port, &wasm, "*/*").unwrap();
         assert_eq!((status, head.contains("content-type: application/wasm")), (200, true), "{head}");
         let (status, _, page) = get(port, "/admin/users", "text/html").unwrap();
         assert!(status == 200 && page.contains("tokenmeter_webapp"), "an app page reloads to the app");
