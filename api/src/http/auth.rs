@@ -80,16 +80,16 @@ impl<'a> ApiExtractor<'a> for Caller {
 pub(super) struct MaybeCaller(pub Option<Principal>);
 
 impl<'a> ApiExtractor<'a> for MaybeCaller {
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    const TYPES: &'static [ApiExtractorType] = Caller::TYPES;
     type ParamType = ();
     type ParamRawType = ();
 
     fn register(registry: &mut Registry) {
-        register_schemes(registry);
+        Caller::register(registry);
     }
 
     fn security_schemes() -> Vec<&'static str> {
-        vec![BEARER, API_KEY]
+        Caller::security_schemes()
     }
 
     async fn from_request(
