@@ -4,8 +4,8 @@
 mod alerts;
 mod auth;
 mod body;
-mod emf;
 mod conversations;
+mod emf;
 mod error;
 mod error_body;
 mod error_messages;
@@ -106,11 +106,11 @@ fn openapi_service(services: Services) -> OpenApiService<Apis, ()> {
         invoke::InvokeApi { conversations: conversations.clone() },
         conversations::ConversationsApi { conversations },
         quotas::QuotasApi { quotas },
-        guests::GuestsApi { guests },
+        guests::GuestsApi { guests: guests.clone() },
         reports::ReportsApi { reports: reports.clone() },
         alerts::AlertsApi { alerts },
         metrics::MetricsApi { reports },
-        health::HealthApi { core, invocations },
+        health::HealthApi { core, invocations, guests },
     );
     OpenApiService::new(apis, "tokenmeter", env!("CARGO_PKG_VERSION")).description(DESCRIPTION)
 }
