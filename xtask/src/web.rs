@@ -116,10 +116,10 @@ fn hashed_name(name: &str, bytes: &[u8]) -> String {
 
 /// The wasm-opt passes: `-Os` with functions that have one caller inlined only when they are
 /// small (`-ocimfs 20`; by default every one is). Measured on this app with binaryen 108
-/// (brotli of the wasm): rustc's `opt-level = "z"` alone 254.6 KB; `-Oz` 273.4 KB (inlining
-/// every one-caller function makes copies brotli cannot share: 287 KB with that pass alone);
-/// `-Oz -ocimfs 20` 250.2 KB; `-Os -ocimfs 20` 248.2 KB; `--converge` saves 0.2 KB more for
-/// twice the time.
+/// (brotli of the wasm, at web3): rustc's `opt-level = "z"` alone 254.6 KB (`"s"`: 271.4 KB);
+/// `-Oz` 280.0 KB (inlining every one-caller function makes code brotli cannot share: 286.6 KB
+/// with that pass alone); `-Oz -ocimfs 20` 250.2 KB; `-Os -ocimfs 20` 248.2 KB; `--converge`
+/// saves 0.2 KB more for twice the time.
 const WASM_OPT_PASSES: &[&str] = &["-Os", "--one-caller-inline-max-function-size", "20"];
 
 /// `wasm-opt` with [`WASM_OPT_PASSES`], kept only when it makes the wasm smaller over the wire
