@@ -62,11 +62,7 @@ pub(crate) fn build_webapp() -> anyhow::Result<()> {
         std::fs::remove_dir_all(&staging)?;
     }
     std::fs::create_dir_all(&staging)?;
-    run(Command::new(bindgen)
-        .args(["--target", "web", "--no-typescript", "--out-name", "tokenmeter_webapp", "--out-dir"])
-        .arg(&staging)
-        .arg(&wasm))?;
-    optimize_wasm(&staging.join("tokenmeter_webapp_bg.wasm"))?;
+    optimize_wasm(&bindgen, &wasm, &staging)?;
     let source = project_root().join("webapp");
     for file in ["style.css", "favicon.svg"] {
         std::fs::copy(source.join(file), staging.join(file))?;
@@ -116,17 +112,23 @@ fn hashed_name(name: &str, bytes: &[u8]) -> String {
 
 /// The wasm-opt passes: `-Os` with functions that have one caller inlined only when they are
 /// small (`-ocimfs 20`; by default every one is). Measured on this app with binaryen 108
-/// (brotli of the wasm, at web3): rustc's `opt-level = "z"` alone 254.6 KB (`"s"`: 271.4 KB);
-/// `-Oz` 280.0 KB (inlining every one-caller function makes code brotli cannot share: 286.6 KB
-/// with that pass alone); `-Oz -ocimfs 20` 250.2 KB; `-Os -ocimfs 20` 248.2 KB; `--converge`
-/// saves 0.2 KB more for twice the time.
+/// (brotli of the wasm, run after wasm-bindgen at web3): rustc's `opt-level = "z"` alone
+/// 254.6 KB (`"s"`: 271.4 KB); `-Oz` 280.0 KB (inlining every one-caller function makes code
+/// brotli cannot share: 286.6 KB with that pass alone); `-Oz -ocimfs 20` 250.2 KB; `-Os -ocimfs
+/// 20` 248.2 KB; `--converge` saves 0.2 KB more for twice the time. Run before wasm-bindgen (as
+/// it must be, see [`optimize_wasm`]) `-Os -ocimfs 20` saves less: 252.2 → 248.4 KB.
 const WASM_OPT_PASSES: &[&str] = &["-Os", "--one-caller-inline-max-function-size", "20"];
 
-/// `wasm-opt` with [`WASM_OPT_PASSES`], kept only when it makes the wasm smaller over the wire
-/// (brotli): it always shrinks the raw file, but its output can compress worse than rustc's
-/// own. Reports both.
-fn optimize_wasm(wasm: &Path) -> anyhow::Result<()> {
-    let optimized = wasm.with_extension("opt.wasm");
+/// wasm-bindgen into `staging`, on rustc's wasm or on `wasm-opt` [`WASM_OPT_PASSES`]'s, whichever
+/// is smaller over the wire (brotli): wasm-opt always shrinks the raw file, but its output can
+/// compress worse. Reports both.
+///
+/// wasm-opt runs before wasm-bindgen, not after: binaryen 108 (Debian's) reads the `externref`
+/// table wasm-bindgen adds as `anyref` and writes it so, and a browser then refuses every JS
+/// value put in it (`WebAssembly.Table.set(): … must be … a Wasm function object`): the app
+/// never starts.
+fn optimize_wasm(bindgen: &Path, wasm: &Path, staging: &Path) -> anyhow::Result<()> {
+    let optimized = staging.join("wasm-opt.wasm");
     // The features rustc's wasm32 target enables by default, so wasm-opt accepts the module.
     run(Command::new("wasm-opt")
         .args(WASM_OPT_PASSES)
@@ -142,22 +144,44 @@ fn optimize_wasm(wasm: &Path) -> anyhow::Result<()> {
         .arg(wasm)
         .arg("-o")
         .arg(&optimized))?;
-    let (before, after) = (std::fs::metadata(wasm)?.len(), std::fs::metadata(&optimized)?.len());
-    let (before_br, after_br) = (brotli_size(wasm)?, brotli_size(&optimized)?);
+    let (plain, opt) = (staging.join("rustc"), staging.join("wasm-opt"));
+    let bind = |input: &Path, out: &Path| {
+        run(Command::new(bindgen)
+            .args(["--target", "web", "--no-typescript", "--out-name", "tokenmeter_webapp", "--out-dir"])
+            .arg(out)
+            .arg(input))
+    };
+    bind(wasm, &plain)?;
+    // wasm-bindgen reads its descriptions by running functions of the module; an optimizer that
+    // reshapes them (`-Oz` does, here) makes it fail: rustc's wasm is then the one.
+    if let Err(err) = bind(&optimized, &opt) {
+        eprintln!("  wasm-bindgen cannot read wasm-opt's output ({err:#}): keeping rustc's");
+        return move_built(&plain, staging);
+    }
+    let built = |dir: &Path| dir.join("tokenmeter_webapp_bg.wasm");
+    let (before, after) = (std::fs::metadata(built(&plain))?.len(), std::fs::metadata(built(&opt))?.len());
+    let (before_br, after_br) = (brotli_size(&built(&plain))?, brotli_size(&built(&opt))?);
     eprintln!(
-        "  wasm: rustc {:.1} KB ({:.1} KB brotli); after wasm-opt {} {:.1} KB ({:.1} KB brotli)",
+        "  wasm: rustc {:.1} KB ({:.1} KB brotli); with wasm-opt {} {:.1} KB ({:.1} KB brotli)",
         kb(before),
         kb(before_br),
         WASM_OPT_PASSES.join(" "),
         kb(after),
         kb(after_br)
     );
-    if after_br < before_br {
+    let kept = if after_br < before_br {
         eprintln!("  keeping wasm-opt's output (smaller over the wire)");
-        std::fs::rename(&optimized, wasm)?;
+        opt
     } else {
         eprintln!("  keeping rustc's output: wasm-opt's compresses worse");
-        std::fs::remove_file(&optimized)?;
+        plain
+    };
+    move_built(&kept, staging)
+}
+
+fn move_built(from: &Path, staging: &Path) -> anyhow::Result<()> {
+    for file in ["tokenmeter_webapp.js", "tokenmeter_webapp_bg.wasm"] {
+        std::fs::rename(from.join(file), staging.join(file))?;
     }
     Ok(())
 }
