@@ -25,6 +25,8 @@ pub enum Page {
     Users,
     #[to("/admin/users/<id>")]
     UserDetail { id: String },
+    #[to("/admin/tiers")]
+    Tiers,
     #[to("/snippets/<id>")]
     Snippets { id: String },
     #[not_found]
@@ -42,6 +44,7 @@ impl Page {
             Page::Chat => "Chat".into(),
             Page::Users => "Users".into(),
             Page::UserDetail { id } => format!("{id} · Users"),
+            Page::Tiers => "Tiers".into(),
             Page::Snippets { id } => format!("API snippets for {id}"),
         };
         format!("{name} · tokenmeter")
@@ -147,10 +150,12 @@ fn Frame(page: Page) -> View {
     let on_dashboard = page == Page::Dashboard;
     let on_snippets = matches!(page, Page::Snippets { .. });
     let on_chat = page == Page::Chat;
+    let on_tiers = page == Page::Tiers;
     let links = match auth.user_id() {
         None => view! {
             NavLink(href="/dashboard", label="Dashboard", active=on_dashboard)
             NavLink(href="/admin/users", label="Users", active=on_users)
+            NavLink(href="/admin/tiers", label="Tiers", active=on_tiers)
             NavLink(href="/chat", label="Model interaction", active=on_chat)
         },
         Some(id) => {
@@ -175,7 +180,8 @@ fn Frame(page: Page) -> View {
         (Page::Chat, Some(id)) => view! { pages::Chat(id=id) },
         (Page::Users, None) => view! { pages::Users {} },
         (Page::UserDetail { id }, None) => view! { pages::UserDetail(id=id) },
-        (Page::Users | Page::UserDetail { .. }, Some(_)) => view! { pages::NotAllowed {} },
+        (Page::Tiers, None) => view! { pages::Tiers {} },
+        (Page::Users | Page::UserDetail { .. } | Page::Tiers, Some(_)) => view! { pages::NotAllowed {} },
         // A user's snippets are their own, whichever ID the address names.
         (Page::Snippets { id }, None) => view! { pages::Snippets(id=id) },
         (Page::Snippets { .. }, Some(id)) => view! { pages::Snippets(id=id) },

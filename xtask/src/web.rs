@@ -1,7 +1,7 @@
 //! `cargo xtask build-web`: the Sycamore app, built for the browser into `webapp/dist/`.
 //!
 //! What a browser downloads on a cold load is kept small and cacheable: the wasm is built for
-//! size (`opt-level = "z"`, then binaryen's `wasm-opt -Oz`), every asset gets a content hash in
+//! size (`opt-level = "z"`, then binaryen's `wasm-opt -Os`, see [`WASM_OPT_PASSES`]), every asset gets a content hash in
 //! its name (so the service can tell browsers to keep it for a year), and every file is
 //! written precompressed beside itself (`.br`, brotli 11; `.gz`, gzip -9) for the service to
 //! answer `Accept-Encoding` with. The build fails when the cold load is over its budget.
@@ -38,13 +38,14 @@ const ASSETS: &[&str] = &["tokenmeter_webapp.js", "tokenmeter_webapp_bg.wasm", "
 const AXE_CORE: &str = "axe-core@4.10.3";
 
 /// Builds the web app: wasm32 in the `release-wasm` profile, `wasm-bindgen --target web`,
-/// `wasm-opt -Oz`, content-hashed names, precompressed copies, and the budget check.
+/// `wasm-opt`, esbuild's minifier for the JS and CSS, content-hashed names, precompressed copies, and the budget check.
 pub(crate) fn build_webapp() -> anyhow::Result<()> {
     step("building the web app (wasm32, release-wasm)");
     ensure_rust_target("wasm32-unknown-unknown")?;
     let bindgen = ensure_wasm_bindgen()?;
     ensure_apt_tool("wasm-opt", "binaryen")?;
     ensure_apt_tool("brotli", "brotli")?;
+    ensure_apt_tool("esbuild", "esbuild")?;
     run(cargo().args([
         "build",
         "-p",
@@ -61,14 +62,13 @@ pub(crate) fn build_webapp() -> anyhow::Result<()> {
         std::fs::remove_dir_all(&staging)?;
     }
     std::fs::create_dir_all(&staging)?;
-    run(Command::new(bindgen)
-        .args(["--target", "web", "--no-typescript", "--out-name", "tokenmeter_webapp", "--out-dir"])
-        .arg(&staging)
-        .arg(&wasm))?;
-    optimize_wasm(&staging.join("tokenmeter_webapp_bg.wasm"))?;
+    optimize_wasm(&bindgen, &wasm, &staging)?;
     let source = project_root().join("webapp");
     for file in ["style.css", "favicon.svg"] {
         std::fs::copy(source.join(file), staging.join(file))?;
+    }
+    for file in ["tokenmeter_webapp.js", "style.css"] {
+        minify(&staging.join(file))?;
     }
 
     let dist = web_dist();
@@ -110,14 +110,29 @@ fn hashed_name(name: &str, bytes: &[u8]) -> String {
     }
 }
 
-/// `wasm-opt -Oz`, kept only when it makes the wasm smaller over the wire (brotli): it always
-/// shrinks the raw file, but binaryen 108's output can compress worse than rustc's own
-/// `opt-level = "z"`. Reports both.
-fn optimize_wasm(wasm: &Path) -> anyhow::Result<()> {
-    let optimized = wasm.with_extension("opt.wasm");
+/// The wasm-opt passes: `-Os` with functions that have one caller inlined only when they are
+/// small (`-ocimfs 20`; by default every one is). Measured on this app with binaryen 108
+/// (brotli of the wasm, run after wasm-bindgen at web3): rustc's `opt-level = "z"` alone
+/// 254.6 KB (`"s"`: 271.4 KB); `-Oz` 280.0 KB (inlining every one-caller function makes code
+/// brotli cannot share: 286.6 KB with that pass alone); `-Oz -ocimfs 20` 250.2 KB; `-Os -ocimfs
+/// 20` 248.2 KB; `--converge` saves 0.2 KB more for twice the time. Run before wasm-bindgen (as
+/// it must be, see [`optimize_wasm`]) `-Os -ocimfs 20` saves less: 252.2 → 248.4 KB.
+const WASM_OPT_PASSES: &[&str] = &["-Os", "--one-caller-inline-max-function-size", "20"];
+
+/// wasm-bindgen into `staging`, on rustc's wasm or on `wasm-opt` [`WASM_OPT_PASSES`]'s, whichever
+/// is smaller over the wire (brotli): wasm-opt always shrinks the raw file, but its output can
+/// compress worse. Reports both.
+///
+/// wasm-opt runs before wasm-bindgen, not after: binaryen 108 (Debian's) reads the `externref`
+/// table wasm-bindgen adds as `anyref` and writes it so, and a browser then refuses every JS
+/// value put in it (`WebAssembly.Table.set(): … must be … a Wasm function object`): the app
+/// never starts.
+fn optimize_wasm(bindgen: &Path, wasm: &Path, staging: &Path) -> anyhow::Result<()> {
+    let optimized = staging.join("wasm-opt.wasm");
     // The features rustc's wasm32 target enables by default, so wasm-opt accepts the module.
     run(Command::new("wasm-opt")
-        .args(["-Oz", "--strip-debug", "--strip-producers"])
+        .args(WASM_OPT_PASSES)
+        .args(["--strip-debug", "--strip-producers"])
         .args([
             "--enable-bulk-memory",
             "--enable-mutable-globals",
@@ -129,23 +144,54 @@ fn optimize_wasm(wasm: &Path) -> anyhow::Result<()> {
         .arg(wasm)
         .arg("-o")
         .arg(&optimized))?;
-    let (before, after) = (std::fs::metadata(wasm)?.len(), std::fs::metadata(&optimized)?.len());
-    let (before_br, after_br) = (brotli_size(wasm)?, brotli_size(&optimized)?);
+    let (plain, opt) = (staging.join("rustc"), staging.join("wasm-opt"));
+    let bind = |input: &Path, out: &Path| {
+        run(Command::new(bindgen)
+            .args(["--target", "web", "--no-typescript", "--out-name", "tokenmeter_webapp", "--out-dir"])
+            .arg(out)
+            .arg(input))
+    };
+    bind(wasm, &plain)?;
+    // wasm-bindgen reads its descriptions by running functions of the module; an optimizer that
+    // reshapes them (`-Oz` does, here) makes it fail: rustc's wasm is then the one.
+    if let Err(err) = bind(&optimized, &opt) {
+        eprintln!("  wasm-bindgen cannot read wasm-opt's output ({err:#}): keeping rustc's");
+        return move_built(&plain, staging);
+    }
+    let built = |dir: &Path| dir.join("tokenmeter_webapp_bg.wasm");
+    let (before, after) = (std::fs::metadata(built(&plain))?.len(), std::fs::metadata(built(&opt))?.len());
+    let (before_br, after_br) = (brotli_size(&built(&plain))?, brotli_size(&built(&opt))?);
     eprintln!(
-        "  wasm: rustc {:.1} KB ({:.1} KB brotli); after wasm-opt -Oz {:.1} KB ({:.1} KB brotli)",
+        "  wasm: rustc {:.1} KB ({:.1} KB brotli); with wasm-opt {} {:.1} KB ({:.1} KB brotli)",
         kb(before),
         kb(before_br),
+        WASM_OPT_PASSES.join(" "),
         kb(after),
         kb(after_br)
     );
-    if after_br < before_br {
+    let kept = if after_br < before_br {
         eprintln!("  keeping wasm-opt's output (smaller over the wire)");
-        std::fs::rename(&optimized, wasm)?;
+        opt
     } else {
         eprintln!("  keeping rustc's output: wasm-opt's compresses worse");
-        std::fs::remove_file(&optimized)?;
+        plain
+    };
+    move_built(&kept, staging)
+}
+
+fn move_built(from: &Path, staging: &Path) -> anyhow::Result<()> {
+    for file in ["tokenmeter_webapp.js", "tokenmeter_webapp_bg.wasm"] {
+        std::fs::rename(from.join(file), staging.join(file))?;
     }
     Ok(())
+}
+
+/// esbuild's `--minify`, in place: wasm-bindgen's glue is written to be read (7.4 KB brotli,
+/// 5.7 KB minified) and so is the stylesheet (4.5 KB, 4.1 KB).
+fn minify(file: &Path) -> anyhow::Result<()> {
+    let mut outfile = std::ffi::OsString::from("--outfile=");
+    outfile.push(file);
+    run(Command::new("esbuild").arg(file).args(["--minify", "--log-level=warning", "--allow-overwrite"]).arg(outfile))
 }
 
 fn brotli_size(file: &Path) -> anyhow::Result<u64> {

@@ -1,11 +1,12 @@
 use poem_openapi::{Object, OpenApi, payload::Json};
 
 use super::ApiTags;
-use crate::domain::{Core, Invocations};
+use crate::domain::{Core, Guests, Invocations};
 
 pub(super) struct HealthApi {
     pub(super) core: Core,
     pub(super) invocations: Invocations,
+    pub(super) guests: Guests,
 }
 
 #[derive(Debug, Object)]
@@ -21,13 +22,16 @@ pub(super) struct Health {
     pub model: String,
     /// The service's version.
     pub version: String,
+    /// Whether anyone may try the service as a guest (`POST /guests`).
+    pub guests: bool,
 }
 
 #[OpenApi(tag = "ApiTags::System")]
 impl HealthApi {
     /// Service health
     ///
-    /// Answers 200 with the store and the model provider in use. Public: needs no key.
+    /// Answers 200 with the store and the model provider in use, and whether guests are
+    /// allowed. Public: needs no key.
     #[oai(path = "/health", method = "get", operation_id = "health")]
     async fn health(&self) -> Json<Health> {
         Json(Health {
@@ -36,6 +40,7 @@ impl HealthApi {
             model_provider: self.invocations.provider_name().into(),
             model: self.invocations.default_model().into(),
             version: env!("CARGO_PKG_VERSION").into(),
+            guests: self.guests.enabled(),
         })
     }
 }

@@ -106,11 +106,11 @@ fn openapi_service(services: Services) -> OpenApiService<Apis, ()> {
         invoke::InvokeApi { conversations: conversations.clone() },
         conversations::ConversationsApi { conversations },
         quotas::QuotasApi { quotas },
-        guests::GuestsApi { guests },
+        guests::GuestsApi { guests: guests.clone() },
         reports::ReportsApi { reports: reports.clone() },
         alerts::AlertsApi { alerts },
         metrics::MetricsApi { reports },
-        health::HealthApi { core, invocations },
+        health::HealthApi { core, invocations, guests },
     );
     OpenApiService::new(apis, "tokenmeter", env!("CARGO_PKG_VERSION")).description(DESCRIPTION)
 }

@@ -108,7 +108,14 @@ async fn health_names_the_store_and_every_response_has_a_request_id() {
     let response = app.anonymous().health().await.unwrap();
     let request_id = response.headers().get("x-request-id").expect("x-request-id").to_str().unwrap().to_owned();
     assert!(!request_id.is_empty());
-    assert_eq!(response.into_inner().store, TestStore::from_env().kind());
+    let health = response.into_inner();
+    assert_eq!(health.store, TestStore::from_env().kind());
+    assert!(!health.guests, "guests are off unless configured");
+    let with_guests = TestApp::builder().settings(|s| s.guests.enabled = true).spawn().await;
+    assert!(
+        with_guests.anonymous().health().await.unwrap().into_inner().guests,
+        "the sign-in page learns guests are on"
+    );
 
     let failed = app
         .http

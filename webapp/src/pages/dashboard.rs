@@ -1,10 +1,13 @@
-//! A user's own dashboard: usage, limit, remaining, percentage, cost, live.
+//! A user's own dashboard: usage, limit, remaining, percentage, cost, live; every quota as a
+//! bar; a guest's remaining messages and how to become a user.
 
 use sycamore::prelude::*;
 use tokenmeter_client::types::User;
 
 use super::{
     LiveStatus,
+    guest::GuestNote,
+    quotas::{QuotaBars, Quotas},
     usage::{UsageView, Viewer},
 };
 use crate::{
@@ -17,9 +20,18 @@ pub fn Dashboard(id: String) -> View {
     let session = use_context::<Session>();
     let Some(auth) = session.get() else { return view! {} };
     let live = Live::<User>::new();
-    api::follow_user(auth.client.clone(), id, live);
+    api::follow_user(auth.client.clone(), id.clone(), live);
+    let changed = move || live.value.with(|u| u.as_ref().map(|u| u.last_updated.clone()).unwrap_or_default());
+    let quotas = Quotas::follow(auth.client.clone(), id.clone(), changed, live.now);
+    let guest = if id.starts_with("guest-") {
+        view! { GuestNote(quotas=quotas, key=auth.key) }
+    } else {
+        view! {}
+    };
     view! {
         LiveStatus(live=live, loading="Loading your usage…", failed="Your usage could not be refreshed.")
+        (guest)
         UsageView(live=live, title="Token usage dashboard", viewer=Viewer::Own)
+        QuotaBars(quotas=quotas, now=live.now)
     }
 }

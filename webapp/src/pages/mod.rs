@@ -5,13 +5,18 @@ mod chat_fit;
 mod conversation;
 mod dashboard;
 mod dialogs;
+mod guest;
 mod overview;
+mod quotas;
+mod rules;
 mod signin;
 mod snippet_text;
 mod snippets;
+mod tiers;
 mod transcript;
 mod usage;
 mod user_detail;
+mod user_quotas;
 mod users;
 
 pub use chat::{Chat, ModelInteraction};
@@ -19,6 +24,7 @@ pub use dashboard::Dashboard;
 pub use overview::Overview;
 pub use signin::SignIn;
 pub use snippets::Snippets;
+pub use tiers::Tiers;
 pub use user_detail::UserDetail;
 pub use users::Users;
 

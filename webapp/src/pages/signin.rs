@@ -1,3 +1,5 @@
+//! The sign-in page: an API key, or (when the service allows guests) a guest's start.
+
 use sycamore::prelude::*;
 use sycamore_router::navigate;
 
@@ -64,6 +66,7 @@ pub fn SignIn() -> View {
                         })
                         Button(tone=Tone::Primary, size=Size::Large, kind="submit", full=true, loading=busy, test_id="sign-in", on_click=|| ()) { "Sign in" }
                     }
+                    super::guest::TryAsGuest {}
                 }
             }
         }

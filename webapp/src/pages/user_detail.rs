@@ -1,5 +1,5 @@
-//! An administrator's view of one user: the user's own figures, plus changing the limit,
-//! deleting, and the user's API snippets.
+//! An administrator's view of one user: the user's own figures and quotas, plus changing the
+//! limit, the tier and the user's own rules, deleting, and the user's API snippets.
 
 use sycamore::prelude::*;
 use sycamore_router::navigate;
@@ -8,7 +8,9 @@ use tokenmeter_client::types::User;
 use super::{
     LiveStatus,
     dialogs::{ChangeLimit, DeleteDialog, DeleteUser, LimitDialog},
+    quotas::{QuotaBars, Quotas},
     usage::{UsageView, Viewer},
+    user_quotas::UserQuotaEditor,
 };
 use crate::{
     api::{self, Live},
@@ -22,6 +24,9 @@ pub fn UserDetail(id: String) -> View {
     let Some(auth) = session.get() else { return view! {} };
     let live = Live::<User>::new();
     api::follow_user(auth.client.clone(), id.clone(), live);
+    let changed = move || live.value.with(|u| u.as_ref().map(|u| u.last_updated.clone()).unwrap_or_default());
+    let quotas = Quotas::follow(auth.client.clone(), id.clone(), changed, live.now);
+    let editor_id = id.clone();
     let limit = LimitDialog::new();
     let delete = DeleteDialog::new();
     let open_limit = move || {
@@ -41,6 +46,8 @@ pub fn UserDetail(id: String) -> View {
         }
         LiveStatus(live=live, loading="Loading the user…", failed="This user could not be refreshed.")
         UsageView(live=live, title="User detail", viewer=Viewer::Admin)
+        QuotaBars(quotas=quotas, now=live.now)
+        UserQuotaEditor(id=editor_id, quotas=quotas)
         ChangeLimit(dialog=limit, on_saved=move |user| live.got(user))
         DeleteUser(dialog=delete, on_deleted=|_| navigate("/admin/users"))
     }

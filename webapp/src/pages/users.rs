@@ -1,5 +1,5 @@
-//! The administrator's user list: live usage of everyone, sorting, create, change a limit,
-//! delete. On narrow screens each row is a card.
+//! The administrator's user list: live usage of everyone, each user's tightest quota,
+//! sorting, create, change a limit, delete. On narrow screens each row is a card.
 
 use sycamore::prelude::*;
 use tokenmeter_client::types::{CreateUserRequest, User};
@@ -7,6 +7,7 @@ use tokenmeter_client::types::{CreateUserRequest, User};
 use super::{
     LinkChip, LiveStatus,
     dialogs::{ChangeLimit, DeleteDialog, DeleteUser, IssuedKey, KeyDialog, LimitDialog},
+    quotas::TightestQuota,
 };
 use crate::{
     api::{self, ApiError, Live},
@@ -205,6 +206,7 @@ pub fn Users() -> View {
                         SortHeader(label="Limit", key=SortBy::Limit, sort=page.sort, numeric=true)
                         SortHeader(label="Usage %", key=SortBy::Percentage, sort=page.sort)
                         th(scope="col") { "Status" }
+                        th(scope="col") { "Tightest quota" }
                         th(scope="col", style="text-align: right") { "Cost" }
                         th(scope="col") { "Last updated" }
                         th(scope="col", style="text-align: right") { "Actions" }
@@ -240,6 +242,7 @@ fn UserRow(page: UsersPage, user: User) -> View {
         None => view! { (cost) },
     };
     let bar_label = format!("{id} usage");
+    let quota_id = id.clone();
     let (row, for_delete, limit_test, delete_test) =
         (id.clone(), id.clone(), format!("limit-{id}"), format!("delete-{id}"));
     let usage = format::tokens(user.token_usage);
@@ -261,6 +264,7 @@ fn UserRow(page: UsersPage, user: User) -> View {
                 }
             }
             td(data-label="Status") { Chip(text=level.label(), tone=tone) }
+            td(data-label="Tightest quota") { TightestQuota(id=quota_id) }
             td(class=cost_class, data-label="Cost", data-testid="cost") { (cost) }
             td(class="mono when", data-label="Last updated") { span { (date) } span { (time) } }
             td(class="actions", data-label="Actions") {

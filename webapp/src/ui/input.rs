@@ -4,7 +4,7 @@ use sycamore::prelude::*;
 /// through `aria-describedby`.
 #[component(inline_props)]
 pub fn Input(
-    id: &'static str,
+    #[prop(setter(into))] id: String,
     label: &'static str,
     value: Signal<String>,
     #[prop(default = "text")] kind: &'static str,
@@ -17,11 +17,12 @@ pub fn Input(
 ) -> View {
     let described = format!("{id}-note");
     let described_by = described.clone();
+    let label_for = id.clone();
     let invalid_error = error.clone();
     let invalid = move || invalid_error.get_clone().is_some().to_string();
     view! {
         div(class="field") {
-            label(r#for=id) { (label) }
+            label(r#for=label_for) { (label) }
             input(
                 id=id,
                 class="input",

@@ -10,5 +10,6 @@ mod admin;
 mod chat;
 mod delivery;
 mod driver;
+mod quotas;
 mod resilience;
 mod user;
