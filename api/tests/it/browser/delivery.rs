@@ -1,4 +1,4 @@
-//! How the app reaches a browser: a cold load under 250 KB on the wire, measured by the
+//! How the app reaches a browser: a cold load within its budget on the wire, measured by the
 //! browser itself, hashed assets cached for good, and the keyboard paths through it.
 
 use std::time::Duration;
@@ -6,8 +6,9 @@ use std::time::Duration;
 use super::driver::{ONE_BROWSER, PATIENCE, built_web_app, open_browser};
 use crate::helpers::{ADMIN_KEY, TestApp};
 
-/// The budget of a cold load, over the wire (README: the web app download).
-const BUDGET_BYTES: u64 = 250 * 1024;
+/// The budget of a cold load, over the wire (README: the web app on the wire; the build checks
+/// the same figure, `xtask/src/web.rs`).
+const BUDGET_BYTES: u64 = 265 * 1024;
 
 /// What the page has downloaded, by its own Resource Timing: the document and every
 /// resource, in bytes over the wire (headers included), and each resource's share.
@@ -21,7 +22,7 @@ const TRANSFERRED: &str = r#"
 "#;
 
 #[tokio::test]
-async fn a_cold_load_is_under_250_kb_on_the_wire_and_a_warm_one_downloads_no_asset() {
+async fn a_cold_load_stays_within_its_budget_on_the_wire_and_a_warm_one_downloads_no_asset() {
     if !crate::suites::available(crate::suites::Suite::Browser) {
         return;
     }
@@ -43,9 +44,14 @@ async fn a_cold_load_is_under_250_kb_on_the_wire_and_a_warm_one_downloads_no_ass
     browser.c.refresh().await.unwrap();
     browser.wait_for("#api-key").await;
     let warm = browser.c.execute(TRANSFERRED, vec![]).await.unwrap();
-    for file in warm["files"].as_array().unwrap() {
+    // (The sign-in page asks `/health` whether guests are on: an API call, not an asset.)
+    let assets = warm["files"].as_array().unwrap().iter().filter(|f| f[0].as_str().unwrap().contains("/assets/"));
+    let mut seen = 0;
+    for file in assets {
         assert_eq!(file[1].as_u64(), Some(0), "{file:?} came from the cache");
+        seen += 1;
     }
+    assert!(seen >= 3, "the reload loaded the app's assets again (from the cache): {warm}");
 }
 
 #[tokio::test]
