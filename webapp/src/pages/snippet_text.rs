@@ -10,6 +10,7 @@ pub(super) enum Op {
     StartConversation,
     ListConversations,
     GetUsage,
+    UsageReport,
     RecordUsage,
     ChangeLimit,
     DeleteUser,
@@ -24,6 +25,7 @@ impl Op {
             Op::StartConversation,
             Op::ListConversations,
             Op::GetUsage,
+            Op::UsageReport,
             Op::RecordUsage,
         ];
         if admin {
@@ -39,6 +41,7 @@ impl Op {
             Op::StartConversation => "Start a kept conversation",
             Op::ListConversations => "List your conversations",
             Op::GetUsage => "Get usage",
+            Op::UsageReport => "Usage report, last 24 hours",
             Op::RecordUsage => "Record usage",
             Op::ChangeLimit => "Change the token limit (admin)",
             Op::DeleteUser => "Delete the user (admin)",
@@ -48,7 +51,7 @@ impl Op {
     fn method(self) -> &'static str {
         match self {
             Op::Invoke | Op::InvokeStream | Op::StartConversation | Op::RecordUsage => "POST",
-            Op::GetUsage | Op::ListConversations => "GET",
+            Op::GetUsage | Op::UsageReport | Op::ListConversations => "GET",
             Op::ChangeLimit => "PUT",
             Op::DeleteUser => "DELETE",
         }
@@ -61,6 +64,7 @@ impl Op {
             Op::StartConversation | Op::ListConversations => format!("/users/{id}/conversations"),
             Op::GetUsage | Op::DeleteUser => format!("/users/{id}"),
             Op::RecordUsage => format!("/users/{id}/usage"),
+            Op::UsageReport => format!("/reports/usage?hours=24&userId={id}"),
             Op::ChangeLimit => format!("/users/{id}/limit"),
         }
     }
@@ -72,7 +76,7 @@ impl Op {
             Op::StartConversation => Some(r#"{"title": "Trip planning"}"#),
             Op::RecordUsage => Some(r#"{"tokensConsumed": 1234}"#),
             Op::ChangeLimit => Some(r#"{"newLimit": 200000}"#),
-            Op::GetUsage | Op::ListConversations | Op::DeleteUser => None,
+            Op::GetUsage | Op::UsageReport | Op::ListConversations | Op::DeleteUser => None,
         }
     }
 }
@@ -127,7 +131,7 @@ pub(super) fn snippet(op: Op, lang: Lang, base: &str, id: &str) -> String {
 
 fn curl(op: Op, base: &str, id: &str) -> String {
     let mut lines = vec![format!(
-        "curl -s{} -X {} {base}{}",
+        "curl -s{} -X {} \"{base}{}\"",
         if op == Op::InvokeStream { "N" } else { "" },
         op.method(),
         op.path(id)
@@ -157,6 +161,9 @@ fn rust(op: Op, id: &str) -> String {
         Op::GetUsage => format!(
             "let user = client.get_user(\"{id}\").await?.into_inner();\nprintln!(\"{{}} of {{}} tokens used\", user.token_usage, user.token_limit);"
         ),
+        Op::UsageReport => format!(
+            "use std::num::NonZeroU64;\n\nlet report = client.usage_report(None, NonZeroU64::new(24), None, Some(\"{id}\")).await?.into_inner();\nprintln!(\"{{}} calls, ${{:.6}}, p99 {{:?}} ms; month projected ${{:.2}}\", report.invocations, report.cost, report.latency.p99_ms, report.projection.monthly_cost);"
+        ),
         Op::RecordUsage => format!(
             "use tokenmeter_client::types::RecordUsageRequest;\n\n// With input_tokens, output_tokens and model, the record is priced like a model call.\nlet record = RecordUsageRequest {{ tokens_consumed: 1234, input_tokens: None, output_tokens: None, model: None }};\nlet after = client.record_usage(\"{id}\", None, &record).await?.into_inner();\nprintln!(\"{{}} tokens remain\", after.remaining_tokens);"
         ),
@@ -185,6 +192,9 @@ fn javascript(op: Op, id: &str) -> String {
             "const user = await response.json();\nconsole.log(`${user.tokenUsage} of ${user.tokenLimit} tokens used`);"
         }
         Op::DeleteUser => "console.log((await response.json()).message);",
+        Op::UsageReport => {
+            "const report = await response.json();\nconsole.log(report.invocations, report.cost, report.latency.p99Ms, report.projection.monthlyCost);"
+        }
         Op::StartConversation => {
             "// Send `conversationId` with each /invoke call: its prompt and answer are kept\nconst { conversationId } = await response.json();\nconsole.log(conversationId);"
         }
@@ -205,6 +215,9 @@ fn python(op: Op, id: &str) -> String {
         ),
         Op::Invoke => format!(
             "answer = requests.{method}(f\"{{BASE}}{path}\", headers=headers{body}).json()\nprint(answer[\"response\"], answer[\"tokensConsumed\"], answer[\"cost\"][\"totalCost\"])"
+        ),
+        Op::UsageReport => format!(
+            "response = requests.{method}(f\"{{BASE}}{path}\", headers=headers)\nresponse.raise_for_status()\nreport = response.json()\nprint(report[\"invocations\"], report[\"cost\"], report[\"projection\"][\"monthlyCost\"])"
         ),
         Op::DeleteUser => format!(
             "response = requests.{method}(f\"{{BASE}}{path}\", headers=headers)\nresponse.raise_for_status()\nprint(response.json()[\"message\"])"
@@ -249,7 +262,10 @@ mod tests {
         }
         assert_eq!(
             snippet(Op::RecordUsage, Lang::Curl, base, "alice"),
-            "curl -s -X POST https://tokens.example.com/users/alice/usage \\\n  -H \"Authorization: Bearer $TOKENMETER_KEY\" \\\n  -H 'Content-Type: application/json' \\\n  -d '{\"tokensConsumed\": 1234}'"
+            "curl -s -X POST \"https://tokens.example.com/users/alice/usage\" \\\n  -H \"Authorization: Bearer $TOKENMETER_KEY\" \\\n  -H 'Content-Type: application/json' \\\n  -d '{\"tokensConsumed\": 1234}'"
         );
+        // A query string survives the shell: the URL is quoted.
+        let report = snippet(Op::UsageReport, Lang::Curl, base, "alice");
+        assert!(report.contains("\"https://tokens.example.com/reports/usage?hours=24&userId=alice\""), "{report}");
     }
 }
