@@ -60,10 +60,14 @@ impl ReportQuery {
         model: Option<ModelScope>,
         granularity: Granularity,
     ) -> Result<Self, ValidationError> {
-        let hours = u32::try_from(hours).ok().filter(|h| (1..=Self::MAX_HOURS).contains(h)).ok_or_else(|| {
+        Ok(Self { hours: Self::hours(hours)?, user, model, granularity })
+    }
+
+    /// A number of hours looked back over: 1 to [`ReportQuery::MAX_HOURS`].
+    pub fn hours(hours: u64) -> Result<u32, ValidationError> {
+        u32::try_from(hours).ok().filter(|h| (1..=Self::MAX_HOURS).contains(h)).ok_or_else(|| {
             ValidationError::new("hours", format!("must be from 1 to {} (got {hours})", Self::MAX_HOURS))
-        })?;
-        Ok(Self { hours, user, model, granularity })
+        })
     }
 
     /// The range `[from, to)` the report covers at `now`.

@@ -43,22 +43,28 @@ pub(super) enum MetricName {
     QuotaPercent,
 }
 
-const METRICS: [(MetricName, AlertMetric); 7] = [
-    (MetricName::InputTokens, AlertMetric::InputTokens),
-    (MetricName::OutputTokens, AlertMetric::OutputTokens),
-    (MetricName::Invocations, AlertMetric::Invocations),
-    (MetricName::Errors, AlertMetric::Errors),
-    (MetricName::MeanLatencyMs, AlertMetric::MeanLatencyMs),
-    (MetricName::Cost, AlertMetric::Cost),
-    (MetricName::QuotaPercent, AlertMetric::QuotaPercent),
-];
-
 fn metric_of(name: MetricName) -> AlertMetric {
-    METRICS.iter().find(|(n, _)| *n == name).map(|(_, m)| *m).unwrap_or(AlertMetric::Invocations)
+    match name {
+        MetricName::InputTokens => AlertMetric::InputTokens,
+        MetricName::OutputTokens => AlertMetric::OutputTokens,
+        MetricName::Invocations => AlertMetric::Invocations,
+        MetricName::Errors => AlertMetric::Errors,
+        MetricName::MeanLatencyMs => AlertMetric::MeanLatencyMs,
+        MetricName::Cost => AlertMetric::Cost,
+        MetricName::QuotaPercent => AlertMetric::QuotaPercent,
+    }
 }
 
 fn name_of(metric: AlertMetric) -> MetricName {
-    METRICS.iter().find(|(_, m)| *m == metric).map(|(n, _)| *n).unwrap_or(MetricName::Invocations)
+    match metric {
+        AlertMetric::InputTokens => MetricName::InputTokens,
+        AlertMetric::OutputTokens => MetricName::OutputTokens,
+        AlertMetric::Invocations => MetricName::Invocations,
+        AlertMetric::Errors => MetricName::Errors,
+        AlertMetric::MeanLatencyMs => MetricName::MeanLatencyMs,
+        AlertMetric::Cost => MetricName::Cost,
+        AlertMetric::QuotaPercent => MetricName::QuotaPercent,
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Deserialize)]

@@ -220,14 +220,16 @@ async fn count_requests<E: Endpoint>(
 ) -> poem::Result<poem::Response> {
     let started = Instant::now();
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    // Kept for answers without an operation ID (refused before their handler); a `Uri` clone
+    // shares its bytes, so the common case allocates nothing.
+    let uri = req.uri().clone();
     let response = match next.call(req).await {
         Ok(response) => response.into_response(),
         Err(err) => err.into_response(),
     };
     let route = match response.data::<OperationId>() {
         Some(id) => id.0,
-        None => routes.operation(method.as_str(), &path).unwrap_or("other"),
+        None => routes.operation(method.as_str(), uri.path()).unwrap_or("other"),
     };
     let status = response.status().as_u16();
     metrics.http_request(route, status);

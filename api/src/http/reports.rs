@@ -297,9 +297,7 @@ impl ReportsApi {
             .transpose()?;
         let limit = limit.0.unwrap_or(50).clamp(1, MAX_PAGE) as usize;
         let order = match sort.0 {
-            Some(EventSort::Cost) => EventOrder::Cost {
-                hours: ReportQuery::new(hours.0.unwrap_or(24), None, None, Granularity::Hour)?.hours,
-            },
+            Some(EventSort::Cost) => EventOrder::Cost { hours: ReportQuery::hours(hours.0.unwrap_or(24))? },
             Some(EventSort::Time) | None => EventOrder::Newest,
         };
         let events = self.reports.events(&caller.0, user, before, limit, order).await?;

@@ -3,13 +3,14 @@
 //! single writer, each checked before it changes anything.
 
 use async_trait::async_trait;
+use redb::TableHandle;
 
 use super::{
     EmbeddedStore, Write,
     apply::{Applied, Written},
-    ports::entries,
-    records::{ALERTS, META},
-    tables::Tables,
+    ports::ReadTable,
+    records::{ALERTS, META, decode},
+    tables::{Tables, unavailable},
 };
 use crate::{
     domain::{AlertRule, AlertStore, FIRING_RETENTION, Firing, StoreError, Timestamp},
@@ -80,6 +81,20 @@ pub(super) fn sweep(t: &mut Tables<'_>, now: Timestamp) -> Result<(), StoreError
     Ok(())
 }
 
+/// The records of the keys that start with `prefix`, in key order (a range read: the other
+/// kind of record in the table is neither read nor decoded).
+fn with_prefix<T: for<'de> serde::Deserialize<'de>>(table: &ReadTable, prefix: &str) -> Result<Vec<T>, StoreError> {
+    let mut found = Vec::new();
+    for entry in table.range(prefix..).map_err(unavailable)? {
+        let (key, value) = entry.map_err(unavailable)?;
+        if !key.value().starts_with(prefix) {
+            break;
+        }
+        found.push(decode(ALERTS.name(), value.value())?);
+    }
+    Ok(found)
+}
+
 impl EmbeddedStore {
     async fn write_claim(&self, write: Write) -> Result<bool, StoreError> {
         match self.write(write).await? {
@@ -92,18 +107,8 @@ impl EmbeddedStore {
 #[async_trait]
 impl AlertStore for EmbeddedStore {
     async fn alert_rules(&self) -> Result<Vec<AlertRule>, StoreError> {
-        self.scan(ALERTS, |table| {
-            let rules =
-                entries::<serde_json::Value>(table, "alerts")?.into_iter().filter(|(key, _)| key.starts_with(RULE));
-            rules
-                .map(|(key, value)| {
-                    let stored: StoredAlertRule =
-                        serde_json::from_value(value).map_err(|e| crate::store::codec::corrupt(&key, e))?;
-                    stored.into_rule()
-                })
-                .collect()
-        })
-        .await
+        let rules = self.scan(ALERTS, |table| with_prefix::<StoredAlertRule>(table, RULE)).await?;
+        rules.into_iter().map(StoredAlertRule::into_rule).collect()
     }
 
     async fn put_alert_rule(&self, rule: &AlertRule) -> Result<(), StoreError> {
@@ -127,20 +132,8 @@ impl AlertStore for EmbeddedStore {
     }
 
     async fn firings(&self, limit: usize) -> Result<Vec<Firing>, StoreError> {
-        let mut firings: Vec<Firing> = self
-            .scan(ALERTS, |table| {
-                let stored = entries::<serde_json::Value>(table, "alerts")?
-                    .into_iter()
-                    .filter(|(key, _)| key.starts_with(FIRING));
-                stored
-                    .map(|(key, value)| {
-                        let stored: StoredFiring =
-                            serde_json::from_value(value).map_err(|e| crate::store::codec::corrupt(&key, e))?;
-                        stored.into_firing()
-                    })
-                    .collect::<Result<Vec<_>, StoreError>>()
-            })
-            .await?;
+        let stored = self.scan(ALERTS, |table| with_prefix::<StoredFiring>(table, FIRING)).await?;
+        let mut firings = stored.into_iter().map(StoredFiring::into_firing).collect::<Result<Vec<_>, _>>()?;
         firings.sort_by(|a, b| b.fired_at.cmp(&a.fired_at).then_with(|| b.id().cmp(&a.id())));
         firings.truncate(limit);
         Ok(firings)

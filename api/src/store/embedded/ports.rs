@@ -27,11 +27,7 @@ pub(super) type ReadTable = redb::ReadOnlyTable<&'static str, &'static [u8]>;
 
 impl EmbeddedStore {
     /// A point lookup, run where it is called.
-    pub(super) fn lookup<T: for<'de> serde::Deserialize<'de>>(
-        &self,
-        which: Table,
-        key: &str,
-    ) -> Result<Option<T>, StoreError> {
+    fn lookup<T: for<'de> serde::Deserialize<'de>>(&self, which: Table, key: &str) -> Result<Option<T>, StoreError> {
         let txn = self.db.begin_read().map_err(unavailable)?;
         let table = txn.open_table(which).map_err(unavailable)?;
         match table.get(key).map_err(unavailable)? {
@@ -58,10 +54,7 @@ impl EmbeddedStore {
 }
 
 /// Every (key, decoded value) of a table, in key order.
-pub(super) fn entries<T: for<'de> serde::Deserialize<'de>>(
-    table: &ReadTable,
-    what: &str,
-) -> Result<Vec<(String, T)>, StoreError> {
+fn entries<T: for<'de> serde::Deserialize<'de>>(table: &ReadTable, what: &str) -> Result<Vec<(String, T)>, StoreError> {
     let mut found = Vec::new();
     for entry in table.iter().map_err(unavailable)? {
         let (key, value) = entry.map_err(unavailable)?;
