@@ -23,7 +23,7 @@ pub enum Size {
 /// A button. While `loading` it shows a spinner and cannot be pressed again; `kind` is the
 /// HTML `type` (`button` unless it submits a form).
 ///
-/// Generic only in its handler, which it boxes: the view is built once, in [`button`], not once
+/// Generic only in its handler, which it boxes: the view is built once, in `button`, not once
 /// per handler type (25 copies were 23 KB of wasm).
 #[component(inline_props)]
 pub fn Button<F: Fn() + 'static>(
