@@ -132,8 +132,8 @@ pub(super) struct QuotaCheckBody {
     #[serde(deserialize_with = "body::whole_number")]
     pub(super) estimated_tokens: u64,
     /// What it will cost, in US dollars, with at most 6 decimals (default: the tokens at the
-    /// model's output price).
-    #[oai(validator(minimum(value = "0", exclusive), multiple_of = "0.000001"))]
+    /// model's output price). At most $1,000,000,000.
+    #[oai(validator(minimum(value = "0", exclusive), maximum(value = "1000000000"), multiple_of = "0.000001"))]
     #[serde(default, deserialize_with = "body::optional_number")]
     pub(super) estimated_cost: Option<f64>,
     /// The model it will call (default: the service's model).
