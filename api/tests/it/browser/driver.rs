@@ -266,7 +266,8 @@ impl Browser {
         self.c.set_window_size(1280, 1000).await.unwrap();
     }
 
-    /// Runs axe-core on the page and fails on any serious or critical violation, naming them.
+    /// Runs axe-core on the page, once its transitions have ended, and fails on any serious or
+    /// critical violation, naming them.
     pub(crate) async fn check_a11y(&self, view: &str) {
         let loaded = self.c.execute("return typeof axe !== 'undefined'", vec![]).await.unwrap();
         if loaded != json!(true) {
@@ -274,7 +275,14 @@ impl Browser {
         }
         let script = r#"
             const done = arguments[arguments.length - 1];
-            axe.run(document, { resultTypes: ["violations"] }).then(
+            // Contrast is judged on the settled page: finite transitions (a button's opacity
+            // easing back as it is enabled) end first; endless ones (spinners) are left running.
+            const settling = document.getAnimations()
+                .filter((a) => a.effect && a.effect.getComputedTiming().endTime !== Infinity)
+                .map((a) => a.finished.catch(() => null));
+            Promise.all(settling)
+                .then(() => axe.run(document, { resultTypes: ["violations"] }))
+                .then(
                 (r) => done(r.violations
                     .filter((v) => v.impact === "serious" || v.impact === "critical")
                     .map((v) => `${v.impact} ${v.id}: ${v.help} @ ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`)),
