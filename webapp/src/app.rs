@@ -5,8 +5,9 @@ use sycamore_router::{HistoryIntegration, Route, Router, navigate};
 
 use crate::{
     api::{self, ApiError, Auth},
+    bundle::{self, Fit},
     pages,
-    ui::{Button, Loading, NavLink, Navbar, Size, Toaster, Toasts, Variant},
+    ui::{Alert, Button, Loading, NavLink, Navbar, Size, Toaster, Toasts, Tone, Variant},
 };
 
 /// The app's pages. None collides with an API route, so a reload of any of them reaches the
@@ -65,6 +66,7 @@ impl Session {
 
     pub fn sign_out(self) {
         api::forget_key();
+        bundle::unmark();
         self.auth.set(None);
         navigate("/signin");
     }
@@ -122,10 +124,19 @@ pub fn App() -> View {
                             navigate_later(HOME);
                             view! {}
                         }
-                        (Some(auth), page) => {
-                            set_title(&page.title(auth.is_admin()));
-                            view! { Frame(page=page) }
-                        }
+                        (Some(auth), page) => match bundle::fit(auth.is_admin()) {
+                            Fit::Ready => {
+                                set_title(&page.title(auth.is_admin()));
+                                view! { Frame(page=page) }
+                            }
+                            Fit::Switching => view! { main(class="page") { Loading(what="Opening the administrator's pages…") } },
+                            Fit::Missing => view! {
+                                main(class="page") {
+                                    Alert(tone=Tone::Danger, title="The administrator's pages are not in this build.",
+                                          message="Run cargo xtask build-web, then reload.")
+                                }
+                            },
+                        },
                     }
                 })
                 Toaster {}
@@ -173,23 +184,41 @@ fn Frame(page: Page) -> View {
         span(class=dot, data-testid="who") { (name) }
         Button(variant=Variant::Light, size=Size::Small, test_id="sign-out", on_click=move || session.sign_out()) { "Sign out" }
     };
-    let body = match (page, auth.user_id().map(str::to_owned)) {
-        (Page::Dashboard, None) => view! { pages::Overview {} },
-        (Page::Dashboard, Some(id)) => view! { pages::Dashboard(id=id) },
-        (Page::Chat, None) => view! { pages::ModelInteraction {} },
-        (Page::Chat, Some(id)) => view! { pages::Chat(id=id) },
-        (Page::Users, None) => view! { pages::Users {} },
-        (Page::UserDetail { id }, None) => view! { pages::UserDetail(id=id) },
-        (Page::Tiers, None) => view! { pages::Tiers {} },
-        (Page::Users | Page::UserDetail { .. } | Page::Tiers, Some(_)) => view! { pages::NotAllowed {} },
-        // A user's snippets are their own, whichever ID the address names.
-        (Page::Snippets { id }, None) => view! { pages::Snippets(id=id) },
-        (Page::Snippets { .. }, Some(id)) => view! { pages::Snippets(id=id) },
-        _ => view! {},
+    let body = match auth.user_id().map(str::to_owned) {
+        None => admin_page(page),
+        Some(id) => match page {
+            Page::Dashboard => view! { pages::Dashboard(id=id) },
+            Page::Chat => view! { pages::Chat(id=id) },
+            Page::Users | Page::UserDetail { .. } | Page::Tiers => view! { pages::NotAllowed {} },
+            // A user's snippets are their own, whichever ID the address names.
+            Page::Snippets { .. } => view! { pages::Snippets(id=id) },
+            Page::Home | Page::SignIn | Page::NotFound => view! {},
+        },
     };
     view! {
         a(class="skip-link", href="#main") { "Skip to the content" }
         Navbar(links=links, end=end)
         main(class="page", id="main", tabindex="-1") { (body) }
     }
+}
+
+/// An administrator's view of `page`. Only the full build has the administrator's pages;
+/// [`bundle::fit`] never lets an administrator's session render on the user's build.
+#[cfg(feature = "admin")]
+fn admin_page(page: Page) -> View {
+    use pages::admin;
+    match page {
+        Page::Dashboard => view! { admin::Overview {} },
+        Page::Chat => view! { admin::ModelInteraction {} },
+        Page::Users => view! { admin::Users {} },
+        Page::UserDetail { id } => view! { admin::UserDetail(id=id) },
+        Page::Tiers => view! { admin::Tiers {} },
+        Page::Snippets { id } => view! { pages::Snippets(id=id) },
+        Page::Home | Page::SignIn | Page::NotFound => view! {},
+    }
+}
+
+#[cfg(not(feature = "admin"))]
+fn admin_page(_: Page) -> View {
+    view! {}
 }

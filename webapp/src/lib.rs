@@ -5,10 +5,13 @@
 //! - [`api`]: the session, typed errors and live views (SSE with polling fallback, kept figures).
 //! - [`pages`]: the views, composed from `ui`.
 //! - [`app`]: routes, the signed-in session and the page frame.
+//! - [`bundle`]: which of the two builds (the user's; the full one, with the administrator's
+//!   pages) a page runs.
 //! - [`timer`]: browser timers.
 
 pub mod api;
 pub mod app;
+pub mod bundle;
 pub mod format;
 pub mod pages;
 pub mod timer;

@@ -1,32 +1,23 @@
-//! The app's views, composed from [`crate::ui`].
+//! The app's views, composed from [`crate::ui`]; the administrator's own are in [`admin`].
 
+#[cfg(feature = "admin")]
+pub mod admin;
 mod chat;
 mod chat_fit;
 mod conversation;
 mod dashboard;
-mod dialogs;
 mod guest;
-mod overview;
 mod quotas;
-mod rules;
 mod signin;
 mod snippet_text;
 mod snippets;
-mod tiers;
 mod transcript;
 mod usage;
-mod user_detail;
-mod user_quotas;
-mod users;
 
-pub use chat::{Chat, ModelInteraction};
+pub use chat::Chat;
 pub use dashboard::Dashboard;
-pub use overview::Overview;
 pub use signin::SignIn;
 pub use snippets::Snippets;
-pub use tiers::Tiers;
-pub use user_detail::UserDetail;
-pub use users::Users;
 
 use sycamore::prelude::*;
 

@@ -20,6 +20,10 @@ use crate::{
 pub(super) struct Quotas {
     pub(super) value: Signal<Option<UserQuotas>>,
     pub(super) error: Signal<Option<ApiError>>,
+    #[cfg_attr(
+        not(feature = "admin"),
+        expect(dead_code, reason = "only the administrator's pages change a user's rules")
+    )]
     load: Signal<u32>,
 }
 
@@ -63,6 +67,7 @@ impl Quotas {
     }
 
     /// Loads them again (after a change of tier or rules).
+    #[cfg(feature = "admin")]
     pub(super) fn reload(self) {
         self.load.update(|n| *n += 1);
     }
@@ -71,11 +76,6 @@ impl Quotas {
 /// When the earliest period shown ends (browser clock, ms).
 fn next_reset_ms(quotas: Option<&UserQuotas>) -> Option<f64> {
     quotas?.quotas.iter().filter_map(|q| q.resets_at.as_deref()).map(js_sys::Date::parse).reduce(f64::min)
-}
-
-/// The quota nearest its limit: the one that blocks first.
-pub(super) fn tightest(quotas: &[QuotaState]) -> Option<&QuotaState> {
-    quotas.iter().max_by(|a, b| a.percentage_used.total_cmp(&b.percentage_used))
 }
 
 /// `Daily request quota`, `Lifetime token limit`.
@@ -170,30 +170,5 @@ pub(super) fn QuotaBars(quotas: Quotas, now: Signal<f64>) -> View {
             CardHeader { h2 { "Quotas" } }
             CardBody { div(class="quotas", data-testid="quotas") { (bars) } }
         }
-    }
-}
-
-/// A user's tightest quota, loaded for one row of the user list.
-#[component(inline_props)]
-pub(super) fn TightestQuota(id: String) -> View {
-    let shown = create_signal(None::<Result<UserQuotas, ApiError>>);
-    if let Some(auth) = use_context::<crate::app::Session>().get() {
-        sycamore::futures::spawn_local_scoped(async move {
-            shown.set(Some(auth.client.get_user_quotas(&id).await.map(|q| q.into_inner()).map_err(Into::into)));
-        });
-    }
-    view! {
-        (move || match shown.get_clone() {
-            None => view! { span(class="muted") { "…" } },
-            Some(Err(err)) => view! { span(class="muted", title=err.to_string()) { "unavailable" } },
-            Some(Ok(q)) => match tightest(&q.quotas) {
-                None => view! { span(class="muted") { "none" } },
-                Some(t) => {
-                    let text = format!("{} · {}", quota_name(t), format::percent(t.percentage_used));
-                    let class = format!("tone-{}", Level::of(t.percentage_used).tone().name());
-                    view! { span(class=class, data-testid="tightest") { (text) } }
-                }
-            },
-        })
     }
 }

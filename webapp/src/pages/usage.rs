@@ -17,6 +17,10 @@ pub(super) enum Viewer {
     /// The user themself.
     Own,
     /// An administrator looking at a user.
+    #[cfg_attr(
+        not(feature = "admin"),
+        expect(dead_code, reason = "only the administrator's pages show a user to an administrator")
+    )]
     Admin,
 }
 

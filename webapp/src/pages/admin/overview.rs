@@ -4,7 +4,7 @@
 use sycamore::prelude::*;
 use tokenmeter_client::types::User;
 
-use super::{LinkChip, LiveStatus};
+use crate::pages::{LinkChip, LiveStatus};
 use crate::{
     api::{self, Live},
     app::Session,

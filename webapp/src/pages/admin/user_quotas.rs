@@ -4,10 +4,8 @@
 use sycamore::prelude::*;
 use tokenmeter_client::types::{QuotaRule, RulesBody, SetTierBody};
 
-use super::{
-    quotas::Quotas,
-    rules::{AddRule, RuleList, rule_of},
-};
+use super::rules::{AddRule, RuleList, rule_of};
+use crate::pages::quotas::Quotas;
 use crate::{
     api::ApiError,
     app::Session,

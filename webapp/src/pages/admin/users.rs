@@ -4,11 +4,9 @@
 use sycamore::prelude::*;
 use tokenmeter_client::types::{CreateUserRequest, User};
 
-use super::{
-    LinkChip, LiveStatus,
-    dialogs::{ChangeLimit, DeleteDialog, DeleteUser, IssuedKey, KeyDialog, LimitDialog},
-    quotas::TightestQuota,
-};
+use super::dialogs::{ChangeLimit, DeleteDialog, DeleteUser, IssuedKey, KeyDialog, LimitDialog};
+use super::tightest_quota::TightestQuota;
+use crate::pages::{LinkChip, LiveStatus};
 use crate::{
     api::{self, ApiError, Live},
     app::Session,

@@ -6,11 +6,13 @@ use sycamore_router::navigate;
 use tokenmeter_client::types::User;
 
 use super::{
-    LiveStatus,
     dialogs::{ChangeLimit, DeleteDialog, DeleteUser, LimitDialog},
+    user_quotas::UserQuotaEditor,
+};
+use crate::pages::{
+    LiveStatus,
     quotas::{QuotaBars, Quotas},
     usage::{UsageView, Viewer},
-    user_quotas::UserQuotaEditor,
 };
 use crate::{
     api::{self, Live},
