@@ -27,6 +27,8 @@ pub enum Page {
     UserDetail { id: String },
     #[to("/admin/tiers")]
     Tiers,
+    #[to("/admin/analytics")]
+    Analytics,
     #[to("/snippets/<id>")]
     Snippets { id: String },
     #[not_found]
@@ -45,6 +47,7 @@ impl Page {
             Page::Users => "Users".into(),
             Page::UserDetail { id } => format!("{id} · Users"),
             Page::Tiers => "Tiers".into(),
+            Page::Analytics => "Analytics".into(),
             Page::Snippets { id } => format!("API snippets for {id}"),
         };
         format!("{name} · tokenmeter")
@@ -151,10 +154,12 @@ fn Frame(page: Page) -> View {
     let on_snippets = matches!(page, Page::Snippets { .. });
     let on_chat = page == Page::Chat;
     let on_tiers = page == Page::Tiers;
+    let on_analytics = page == Page::Analytics;
     let links = match auth.user_id() {
         None => view! {
             NavLink(href="/dashboard", label="Dashboard", active=on_dashboard)
             NavLink(href="/admin/users", label="Users", active=on_users)
+            NavLink(href="/admin/analytics", label="Analytics", active=on_analytics)
             NavLink(href="/admin/tiers", label="Tiers", active=on_tiers)
             NavLink(href="/chat", label="Model interaction", active=on_chat)
         },
@@ -181,7 +186,10 @@ fn Frame(page: Page) -> View {
         (Page::Users, None) => view! { pages::Users {} },
         (Page::UserDetail { id }, None) => view! { pages::UserDetail(id=id) },
         (Page::Tiers, None) => view! { pages::Tiers {} },
-        (Page::Users | Page::UserDetail { .. } | Page::Tiers, Some(_)) => view! { pages::NotAllowed {} },
+        (Page::Analytics, None) => view! { pages::Analytics {} },
+        (Page::Users | Page::UserDetail { .. } | Page::Tiers | Page::Analytics, Some(_)) => {
+            view! { pages::NotAllowed {} }
+        }
         // A user's snippets are their own, whichever ID the address names.
         (Page::Snippets { id }, None) => view! { pages::Snippets(id=id) },
         (Page::Snippets { .. }, Some(id)) => view! { pages::Snippets(id=id) },

@@ -1,5 +1,6 @@
 //! The app's views, composed from [`crate::ui`].
 
+mod analytics;
 mod chat;
 mod chat_fit;
 mod conversation;
@@ -15,10 +16,12 @@ mod snippets;
 mod tiers;
 mod transcript;
 mod usage;
+mod usage_chart;
 mod user_detail;
 mod user_quotas;
 mod users;
 
+pub use analytics::Analytics;
 pub use chat::{Chat, ModelInteraction};
 pub use dashboard::Dashboard;
 pub use overview::Overview;
