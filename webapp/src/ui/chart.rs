@@ -18,8 +18,8 @@ pub struct Bucket {
     pub full: String,
 }
 
-/// At most this many labels on the time axis (half of them below 480 px).
-const X_LABELS: usize = 8;
+/// At most this many labels on the time axis (half of them on a narrow chart).
+const X_LABELS: usize = 7;
 
 /// The top of the y axis and the step between its ticks: 1, 2, 2.5 or 5 × a power of ten, at
 /// most five steps up to `max`; whole steps when every value is whole.

@@ -101,7 +101,7 @@ pub fn Analytics() -> View {
             .collect::<Vec<View>>();
         let models = tables::by_model(&r.by_model, r.cost);
         let (top, alerts) = (tables::top_users(&users), tables::active_alerts(&active));
-        let period = format!("{} to {} UTC", format::timestamp(&r.from), format::timestamp(&r.to));
+        let period = format!("{} to {}", format::timestamp(&r.from), format::timestamp(&r.to));
         view! {
             (figures)
             Card(label="Over time") {
