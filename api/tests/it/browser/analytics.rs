@@ -18,7 +18,7 @@ fn tokens(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -58,12 +58,11 @@ fn percent_decode(text: &str) -> String {
 async fn wait_attr(browser: &Browser, css: &str, name: &str, ok: impl Fn(&str) -> bool) -> String {
     let started = Instant::now();
     loop {
-        if let Ok(element) = browser.c.find(Locator::Css(css)).await {
-            if let Ok(Some(value)) = element.attr(name).await {
-                if ok(&value) {
-                    return value;
-                }
-            }
+        if let Ok(element) = browser.c.find(Locator::Css(css)).await
+            && let Ok(Some(value)) = element.attr(name).await
+            && ok(&value)
+        {
+            return value;
         }
         assert!(started.elapsed() < PATIENCE, "{css} [{name}] is not as expected after {PATIENCE:?}");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
