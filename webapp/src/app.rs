@@ -28,6 +28,8 @@ pub enum Page {
     UserDetail { id: String },
     #[to("/admin/tiers")]
     Tiers,
+    #[to("/admin/analytics")]
+    Analytics,
     #[to("/snippets/<id>")]
     Snippets { id: String },
     #[not_found]
@@ -46,6 +48,7 @@ impl Page {
             Page::Users => "Users".into(),
             Page::UserDetail { id } => format!("{id} · Users"),
             Page::Tiers => "Tiers".into(),
+            Page::Analytics => "Analytics".into(),
             Page::Snippets { id } => format!("API snippets for {id}"),
         };
         format!("{name} · tokenmeter")
@@ -162,10 +165,12 @@ fn Frame(page: Page) -> View {
     let on_snippets = matches!(page, Page::Snippets { .. });
     let on_chat = page == Page::Chat;
     let on_tiers = page == Page::Tiers;
+    let on_analytics = page == Page::Analytics;
     let links = match auth.user_id() {
         None => view! {
             NavLink(href="/dashboard", label="Dashboard", active=on_dashboard)
             NavLink(href="/admin/users", label="Users", active=on_users)
+            NavLink(href="/admin/analytics", label="Analytics", active=on_analytics)
             NavLink(href="/admin/tiers", label="Tiers", active=on_tiers)
             NavLink(href="/chat", label="Model interaction", active=on_chat)
         },
@@ -189,7 +194,7 @@ fn Frame(page: Page) -> View {
         Some(id) => match page {
             Page::Dashboard => view! { pages::Dashboard(id=id) },
             Page::Chat => view! { pages::Chat(id=id) },
-            Page::Users | Page::UserDetail { .. } | Page::Tiers => view! { pages::NotAllowed {} },
+            Page::Users | Page::UserDetail { .. } | Page::Tiers | Page::Analytics => view! { pages::NotAllowed {} },
             // A user's snippets are their own, whichever ID the address names.
             Page::Snippets { .. } => view! { pages::Snippets(id=id) },
             Page::Home | Page::SignIn | Page::NotFound => view! {},
@@ -213,6 +218,7 @@ fn admin_page(page: Page) -> View {
         Page::Users => view! { admin::Users {} },
         Page::UserDetail { id } => view! { admin::UserDetail(id=id) },
         Page::Tiers => view! { admin::Tiers {} },
+        Page::Analytics => view! { admin::Analytics {} },
         Page::Snippets { id } => view! { pages::Snippets(id=id) },
         Page::Home | Page::SignIn | Page::NotFound => view! {},
     }

@@ -9,6 +9,7 @@ use super::{
     guest::GuestNote,
     quotas::{QuotaBars, Quotas},
     usage::{UsageView, Viewer},
+    usage_chart::OwnUsage,
 };
 use crate::{
     api::{self, Live},
@@ -23,6 +24,7 @@ pub fn Dashboard(id: String) -> View {
     api::follow_user(auth.client.clone(), id.clone(), live);
     let changed = move || live.value.with(|u| u.as_ref().map(|u| u.last_updated.clone()).unwrap_or_default());
     let quotas = Quotas::follow(auth.client.clone(), id.clone(), changed, live.now);
+    let changed = create_memo(changed);
     let guest = if id.starts_with("guest-") {
         view! { GuestNote(quotas=quotas, key=auth.key) }
     } else {
@@ -33,5 +35,6 @@ pub fn Dashboard(id: String) -> View {
         (guest)
         UsageView(live=live, title="Token usage dashboard", viewer=Viewer::Own)
         QuotaBars(quotas=quotas, now=live.now)
+        OwnUsage(client=auth.client.clone(), id=id, changed=changed)
     }
 }

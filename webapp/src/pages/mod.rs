@@ -13,6 +13,7 @@ mod snippet_text;
 mod snippets;
 mod transcript;
 mod usage;
+mod usage_chart;
 
 pub use chat::Chat;
 pub use dashboard::Dashboard;

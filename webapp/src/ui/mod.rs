@@ -4,6 +4,7 @@
 
 mod button;
 mod card;
+mod chart;
 mod chip;
 mod input;
 mod modal;
@@ -16,6 +17,7 @@ mod toast;
 
 pub use button::{Button, Size, Variant};
 pub use card::{Alert, Card, CardBody, CardHeader, Stat};
+pub use chart::{BarChart, Bucket, Series};
 pub use chip::Chip;
 pub use input::Input;
 pub use modal::Modal;

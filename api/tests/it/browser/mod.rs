@@ -7,6 +7,7 @@
 //! as a PNG at those widths (`cargo xtask screenshots`).
 
 mod admin;
+mod analytics;
 mod chat;
 mod delivery;
 mod driver;

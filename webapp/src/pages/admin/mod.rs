@@ -3,6 +3,7 @@
 //! feature), which the page loads once an administrator signs in (`crate::bundle`): a cold
 //! load, and every user, downloads none of them.
 
+mod analytics;
 mod dialogs;
 mod model_interaction;
 mod overview;
@@ -13,6 +14,7 @@ mod user_detail;
 mod user_quotas;
 mod users;
 
+pub use analytics::Analytics;
 pub use model_interaction::ModelInteraction;
 pub use overview::Overview;
 pub use tiers::Tiers;
