@@ -112,6 +112,21 @@ pub fn Analytics() -> View {
             div(class="grid-2") { (top) (alerts) }
         }
     };
+    // The log comes once the first report is shown: before it, it would be pushed down.
+    let reported = create_signal(false);
+    create_effect(move || {
+        if !reported.get_untracked() && report.with(Option::is_some) {
+            reported.set(true);
+        }
+    });
+    let client = auth.client.clone();
+    let log = move || {
+        if !reported.get() {
+            return view! {};
+        }
+        let client = client.clone();
+        view! { tables::RecentLog(client=client, hours=hours) }
+    };
     view! {
         Card {
             CardBody {
@@ -130,6 +145,6 @@ pub fn Analytics() -> View {
             }
         }
         (body)
-        tables::RecentLog(client=auth.client.clone(), hours=hours)
+        (log)
     }
 }
