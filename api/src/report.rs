@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use tokenmeter_client::{
     Client,
+    figures::{grouped, money},
     types::{GranularityName, UsageReportView},
 };
 
@@ -69,24 +70,6 @@ fn describe(error: tokenmeter_client::Error<tokenmeter_client::types::ErrorBody>
     }
 }
 
-/// `1234567` as `1,234,567`.
-fn grouped(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Dollars: 6 decimals below $1, 2 above (as the web app shows them).
-fn dollars(amount: f64) -> String {
-    if amount.abs() < 1.0 { format!("${amount:.6}") } else { format!("${amount:.2}") }
-}
-
 fn millis(ms: Option<impl std::fmt::Display>) -> String {
     ms.map_or_else(|| "—".to_owned(), |ms| format!("{ms} ms"))
 }
@@ -102,7 +85,7 @@ fn table(r: &UsageReportView, args: &ReportArgs) -> String {
         ("Input tokens", grouped(r.input_tokens)),
         ("Output tokens", grouped(r.output_tokens)),
         ("Total tokens", grouped(r.total_tokens)),
-        ("Cost", dollars(r.cost)),
+        ("Cost", money(r.cost)),
         (
             "Latency",
             format!(
@@ -112,7 +95,7 @@ fn table(r: &UsageReportView, args: &ReportArgs) -> String {
                 millis(r.latency.p99_ms)
             ),
         ),
-        ("Month projected", format!("{} ({})", dollars(r.projection.monthly_cost), r.projection.basis)),
+        ("Month projected", format!("{} ({})", money(r.projection.monthly_cost), r.projection.basis)),
     ];
     for (label, value) in rows {
         let _ = writeln!(out, "  {label:<16} {value}");
@@ -136,7 +119,7 @@ fn table(r: &UsageReportView, args: &ReportArgs) -> String {
             grouped(m.invocations),
             grouped(m.input_tokens),
             grouped(m.output_tokens),
-            dollars(m.cost)
+            money(m.cost)
         );
     }
     let unit = if args.daily { "day" } else { "hour" };
@@ -154,7 +137,7 @@ fn table(r: &UsageReportView, args: &ReportArgs) -> String {
             grouped(p.invocations),
             grouped(p.input_tokens),
             grouped(p.output_tokens),
-            dollars(p.cost),
+            money(p.cost),
             grouped(p.errors)
         );
     }
@@ -171,19 +154,4 @@ fn csv(r: &UsageReportView) -> String {
         );
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbers_read_as_people_write_them() {
-        assert_eq!(grouped(0), "0");
-        assert_eq!(grouped(999), "999");
-        assert_eq!(grouped(1_000), "1,000");
-        assert_eq!(grouped(1_234_567), "1,234,567");
-        assert_eq!(dollars(0.000123), "$0.000123");
-        assert_eq!(dollars(12.345), "$12.35");
-    }
 }

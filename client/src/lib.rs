@@ -57,6 +57,7 @@ progenitor::generate_api!(
 // progenitor reads the spec without telling cargo: this makes the client rebuild when it changes.
 const _SPEC: &[u8] = include_bytes!("../../openapi/openapi.json");
 
+pub mod figures;
 mod retry;
 
 /// A key that cannot be sent in an HTTP header (it contains control characters).

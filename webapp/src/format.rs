@@ -4,24 +4,9 @@ use std::num::NonZeroU64;
 
 use crate::ui::Tone;
 
-/// `1234567` → `1,234,567`.
-pub fn tokens(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Money, one format everywhere: six decimals below $1 (`$0.000072`), two from $1 up
-/// (`$12.35`).
-pub fn money(amount: f64) -> String {
-    if amount.abs() < 1.0 { format!("${amount:.6}") } else { format!("${amount:.2}") }
-}
+/// `1234567` → `1,234,567`; money, one format everywhere: six decimals below $1 (`$0.000072`),
+/// two from $1 up (`$12.35`).
+pub use tokenmeter_client::figures::{grouped as tokens, money};
 
 /// Whole millionths of a dollar (the prices are whole millionths per token).
 fn micros(amount: f64) -> i64 {
@@ -139,16 +124,6 @@ mod tests {
 
     #[test]
     fn figures_read_like_the_reference_screens() {
-        assert_eq!(tokens(0), "0");
-        assert_eq!(tokens(999), "999");
-        assert_eq!(tokens(1000), "1,000");
-        assert_eq!(tokens(100_000), "100,000");
-        assert_eq!(tokens(1_234_567), "1,234,567");
-        assert_eq!(money(0.0051), "$0.005100");
-        assert_eq!(money(0.0), "$0.000000");
-        assert_eq!(money(0.000036), "$0.000036");
-        assert_eq!(money(1.0), "$1.00");
-        assert_eq!(money(1234.567), "$1234.57");
         assert_eq!(percent(79.6), "79.6%");
         assert_eq!(percent(105.0), "105%");
         assert_eq!(percent(31.84), "31.8%");

@@ -53,13 +53,14 @@ pub fn BarChart(
     let peak = (0..buckets.len()).map(stack).fold(0.0, f64::max);
     let whole = series.iter().all(|s| s.values.iter().all(|v| v.fract() == 0.0));
     let (top, step) = scale(peak, whole);
-    let ticks = (top / step).round() as usize;
+    // Nothing to show: the zero line alone, not a scale made up for no data.
+    let ticks = if peak > 0.0 { (top / step).round() as usize } else { 0 };
     let y = |v: f64| 100.0 - v / top * 100.0;
 
     let grid = (0..=ticks)
         .map(|t| {
-            let (y1, y2, x2) =
-                (format!("{:.3}", y(t as f64 * step)), format!("{:.3}", y(t as f64 * step)), n.to_string());
+            let level = format!("{:.3}", y(t as f64 * step));
+            let (y1, y2, x2) = (level.clone(), level, n.to_string());
             let class = if t == 0 { "chart-axis" } else { "chart-grid" };
             view! { line(class=class, x1="0", x2=x2, y1=y1, y2=y2, vector-effect="non-scaling-stroke") }
         })

@@ -5,31 +5,16 @@
 use std::{num::NonZeroU64, time::Instant};
 
 use fantoccini::Locator;
-use tokenmeter_client::types::{GranularityName, UsageReportView};
+use tokenmeter_client::{
+    figures::{grouped as tokens, money},
+    types::{GranularityName, UsageReportView},
+};
 
 use super::{
     driver::{Browser, ONE_BROWSER, PATIENCE, built_web_app, open_browser},
     user::user_with_key,
 };
 use crate::helpers::{ADMIN_KEY, TestApp, ask};
-
-/// `1234567` → `1,234,567` (the web app's `format::tokens`).
-fn tokens(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// The web app's `format::money`.
-fn money(amount: f64) -> String {
-    if amount.abs() < 1.0 { format!("${amount:.6}") } else { format!("${amount:.2}") }
-}
 
 /// The report the page asks for: everyone's (or `user`'s) over `hours`, by the hour or day.
 async fn report(app: &TestApp, hours: u64, user: Option<&str>) -> UsageReportView {
