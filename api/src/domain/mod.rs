@@ -64,7 +64,8 @@ pub use pricing::{Cost, ModelPrice, PriceList, Priced, TokenPrices, TokenUsage};
 pub use quota::{CounterKey, Metric, ModelScope, Period, QuotaRule, RuleSource, RuleState, Tier, plan};
 pub use quotas::{QuotaCheck, QuotaStatus, Quotas};
 pub use reports::{
-    EventOrder, Granularity, ModelUsage, MonitoringSettings, Projection, ReportQuery, Reports, UsageReport,
+    EventOrder, Granularity, ModelUsage, MonitoringSettings, Projection, ReportBucket, ReportQuery, Reports,
+    UsageReport,
 };
 pub use store::{AccountStore, AlertStore, EventStore, FIRING_RETENTION, KeyStore, StoredTier, TierStore, UserChange};
 pub use time::{InvalidTimestamp, Timestamp};

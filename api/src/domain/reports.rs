@@ -92,6 +92,15 @@ pub struct Projection {
     pub basis: String,
 }
 
+/// One hour or day of a report: its totals and each model's part of them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportBucket {
+    pub start: Timestamp,
+    pub totals: Totals,
+    /// The models with any call, record or cost in the bucket, by model ID.
+    pub by_model: BTreeMap<String, Totals>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct UsageReport {
     pub from: Timestamp,
@@ -100,7 +109,7 @@ pub struct UsageReport {
     /// Most expensive first (then by model ID).
     pub by_model: Vec<ModelUsage>,
     /// One entry per hour or day of the range, oldest first, empty ones included.
-    pub series: Vec<(Timestamp, Totals)>,
+    pub series: Vec<ReportBucket>,
     pub projection: Projection,
 }
 
@@ -115,11 +124,11 @@ impl UsageReport {
             .collect();
         let mut totals = Totals::default();
         let mut by_model: BTreeMap<&str, Totals> = BTreeMap::new();
-        let mut series: BTreeMap<Timestamp, Totals> = BTreeMap::new();
-        let mut bucket = query.granularity.start_of(from);
-        while bucket < to {
-            series.insert(bucket, Totals::default());
-            bucket = bucket.plus(query.granularity.step());
+        let mut series: BTreeMap<Timestamp, ReportBucket> = BTreeMap::new();
+        let mut start = query.granularity.start_of(from);
+        while start < to {
+            series.insert(start, ReportBucket { start, totals: Totals::default(), by_model: BTreeMap::new() });
+            start = start.plus(query.granularity.step());
         }
         let mut month_to_date = Money::ZERO;
         for rollup in &counted {
@@ -131,7 +140,14 @@ impl UsageReport {
             }
             totals.add(&rollup.totals);
             by_model.entry(&rollup.model).or_default().add(&rollup.totals);
-            series.entry(query.granularity.start_of(rollup.hour)).or_default().add(&rollup.totals);
+            let start = query.granularity.start_of(rollup.hour);
+            let bucket = series.entry(start).or_insert_with(|| ReportBucket {
+                start,
+                totals: Totals::default(),
+                by_model: BTreeMap::new(),
+            });
+            bucket.totals.add(&rollup.totals);
+            bucket.by_model.entry(rollup.model.clone()).or_default().add(&rollup.totals);
         }
         let mut by_model: Vec<ModelUsage> = by_model
             .into_iter()
@@ -143,7 +159,7 @@ impl UsageReport {
             .collect();
         by_model.sort_by(|a, b| b.totals.cost.cmp(&a.totals.cost).then_with(|| a.model.cmp(&b.model)));
         let projection = project(totals.cost, from, now, month_to_date);
-        Self { from, to, totals, by_model, series: series.into_iter().collect(), projection }
+        Self { from, to, totals, by_model, series: series.into_values().collect(), projection }
     }
 }
 
@@ -333,7 +349,7 @@ mod tests {
         assert_eq!(report.totals.calls, 9);
         assert_eq!(report.totals.errors, 3);
         assert_eq!(report.totals.cost, Money::from_nanos(9_000));
-        let hours: Vec<(Timestamp, u64)> = report.series.iter().map(|(t, s)| (*t, s.calls)).collect();
+        let hours: Vec<(Timestamp, u64)> = report.series.iter().map(|b| (b.start, b.totals.calls)).collect();
         let expected = [("2026-11-29T22:00:00Z", 2), ("2026-11-29T23:00:00Z", 3), ("2026-11-30T00:00:00Z", 0)];
         let mut expected: Vec<(Timestamp, u64)> = expected.iter().map(|(t, n)| (at(t), *n)).collect();
         expected.push((at("2026-11-30T01:00:00Z"), 4));
@@ -344,7 +360,14 @@ mod tests {
 
         let by_day = ReportQuery::new(4, None, None, Granularity::Day).unwrap();
         let days = UsageReport::from_rollups(&by_day, &rollups, now, &prices);
-        let days: Vec<u64> = days.series.iter().map(|(_, s)| s.calls).collect();
+        let per_model = |b: &ReportBucket| b.by_model.iter().map(|(m, t)| (m.clone(), t.calls)).collect::<Vec<_>>();
+        let (first, last) = (per_model(&days.series[0]), per_model(&days.series[1]));
+        assert_eq!(
+            (first, last),
+            (vec![(big.to_owned(), 2), (small.to_owned(), 3)], vec![(big.to_owned(), 4)]),
+            "each day by model"
+        );
+        let days: Vec<u64> = days.series.iter().map(|b| b.totals.calls).collect();
         assert_eq!(days, [5, 4]);
 
         // 9,000 nanos over 3.5 h, for the 22.5 h left in November, on top of $1.000009.

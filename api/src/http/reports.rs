@@ -11,8 +11,8 @@ use super::{
     strings::{EventIdParam, ModelScopeText, UserIdPath},
 };
 use crate::domain::{
-    EventId, EventOrder, Granularity, ModelScope, Projection, ReportQuery, Reports, Totals, UsageEvent, UsageReport,
-    ValidationError,
+    EventId, EventOrder, Granularity, ModelScope, Projection, ReportBucket, ReportQuery, Reports, UsageEvent,
+    UsageReport, ValidationError,
 };
 
 pub(super) struct ReportsApi {
@@ -80,6 +80,20 @@ pub(super) struct SeriesPoint {
     /// US dollars.
     cost: f64,
     errors: u64,
+    /// Each model's part of this hour or day: the models with any activity in it, by model ID.
+    by_model: Vec<ModelPointView>,
+}
+
+/// One model's part of an hour or day of a report.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub(super) struct ModelPointView {
+    model: String,
+    invocations: u64,
+    input_tokens: u64,
+    output_tokens: u64,
+    /// US dollars.
+    cost: f64,
 }
 
 #[derive(Debug, Object)]
@@ -156,20 +170,32 @@ impl From<&UsageReport> for UsageReportView {
                     cost: m.totals.cost.dollars(),
                 })
                 .collect(),
-            series: report.series.iter().map(|(start, totals)| point(start.to_string(), totals)).collect(),
+            series: report.series.iter().map(point).collect(),
             projection: ProjectionView { monthly_cost: monthly_cost.dollars(), basis: basis.clone() },
         }
     }
 }
 
-fn point(start: String, t: &Totals) -> SeriesPoint {
+fn point(bucket: &ReportBucket) -> SeriesPoint {
+    let t = &bucket.totals;
     SeriesPoint {
-        start,
+        start: bucket.start.to_string(),
         invocations: t.calls,
         input_tokens: t.input_tokens,
         output_tokens: t.output_tokens,
         cost: t.cost.dollars(),
         errors: t.errors,
+        by_model: bucket
+            .by_model
+            .iter()
+            .map(|(model, t)| ModelPointView {
+                model: model.clone(),
+                invocations: t.calls,
+                input_tokens: t.input_tokens,
+                output_tokens: t.output_tokens,
+                cost: t.cost.dollars(),
+            })
+            .collect(),
     }
 }
 

@@ -108,7 +108,7 @@ pub(super) enum Measure {
     Cost,
 }
 
-fn whole(v: f64) -> String {
+pub(super) fn whole(v: f64) -> String {
     format::tokens(v as u64)
 }
 
@@ -121,8 +121,8 @@ pub(super) fn chart(measure: Measure, points: &[SeriesPoint], hourly: bool) -> V
             "Invocations",
             "calls",
             vec![
-                Series { name: "Answered", values: values(|p| p.invocations.saturating_sub(p.errors) as f64) },
-                Series { name: "Errors", values: values(|p| p.errors as f64) },
+                Series { name: "Answered".into(), values: values(|p| p.invocations.saturating_sub(p.errors) as f64) },
+                Series { name: "Errors".into(), values: values(|p| p.errors as f64) },
             ],
             whole,
             "chart-invocations",
@@ -131,15 +131,19 @@ pub(super) fn chart(measure: Measure, points: &[SeriesPoint], hourly: bool) -> V
             "Tokens",
             "tokens",
             vec![
-                Series { name: "Input", values: values(|p| p.input_tokens as f64) },
-                Series { name: "Output", values: values(|p| p.output_tokens as f64) },
+                Series { name: "Input".into(), values: values(|p| p.input_tokens as f64) },
+                Series { name: "Output".into(), values: values(|p| p.output_tokens as f64) },
             ],
             whole,
             "chart-tokens",
         ),
-        Measure::Cost => {
-            ("Cost", "USD", vec![Series { name: "Cost", values: values(|p| p.cost) }], format::money, "chart-cost")
-        }
+        Measure::Cost => (
+            "Cost",
+            "USD",
+            vec![Series { name: "Cost".into(), values: values(|p| p.cost) }],
+            format::money,
+            "chart-cost",
+        ),
     };
     view! { BarChart(label=label, unit=unit, buckets=buckets, series=series, fmt=fmt, test_id=test_id) }
 }

@@ -7,7 +7,7 @@ use sycamore::prelude::*;
 
 /// One series: its name in the legend and its value in each bucket.
 pub struct Series {
-    pub name: &'static str,
+    pub name: String,
     pub values: Vec<f64>,
 }
 
@@ -117,7 +117,7 @@ pub fn BarChart(
         .iter()
         .enumerate()
         .map(|(k, s)| {
-            let (class, name) = (format!("chart-key chart-s{k}"), s.name);
+            let (class, name) = (format!("chart-key chart-s{k}"), s.name.clone());
             view! { li { span(class=class, aria-hidden="true") (name) } }
         })
         .collect::<Vec<View>>();
@@ -130,7 +130,7 @@ pub fn BarChart(
     let head = series
         .iter()
         .map(|s| {
-            let name = s.name;
+            let name = s.name.clone();
             view! { th(scope="col", class="num") { (name) } }
         })
         .collect::<Vec<View>>();

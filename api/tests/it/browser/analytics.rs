@@ -1,5 +1,5 @@
-//! The Analytics page: its figures are the service's report, the range picker changes the
-//! request, the log pages, the CSV export holds the report's series; a user's dashboard charts
+//! The Analytics page: its figures are the service's report (by model too), the range picker
+//! changes the request, the log pages, the CSV export holds the report's series; a user's dashboard charts
 //! their own usage.
 
 use std::{num::NonZeroU64, time::Instant};
@@ -7,7 +7,7 @@ use std::{num::NonZeroU64, time::Instant};
 use fantoccini::Locator;
 use tokenmeter_client::{
     figures::{grouped as tokens, money},
-    types::{GranularityName, UsageReportView},
+    types::{GranularityName, InvokeRequest, UsageReportView},
 };
 
 use super::{
@@ -15,6 +15,9 @@ use super::{
     user::user_with_key,
 };
 use crate::helpers::{ADMIN_KEY, TestApp, ask};
+
+/// A second model, so that the charts by model have two colours.
+const HAIKU: &str = "global.anthropic.claude-haiku-4-5-20251001-v1:0";
 
 /// The report the page asks for: everyone's (or `user`'s) over `hours`, by the hour or day.
 async fn report(app: &TestApp, hours: u64, user: Option<&str>) -> UsageReportView {
@@ -94,7 +97,8 @@ async fn an_admin_reads_the_report_as_analytics_and_a_user_charts_their_own_usag
         app.client_with(&kim).invoke_model("kim", None, &ask("hello there world")).await.unwrap();
     }
     for _ in 0..4 {
-        app.client_with(&lee).invoke_model("lee", None, &ask("hi")).await.unwrap();
+        let haiku = InvokeRequest { model: Some(HAIKU.into()), ..ask("hi") };
+        app.client_with(&lee).invoke_model("lee", None, &haiku).await.unwrap();
     }
     let day = report(&app, 24, None).await;
     assert_eq!(day.invocations, 12);
@@ -117,9 +121,21 @@ async fn an_admin_reads_the_report_as_analytics_and_a_user_charts_their_own_usag
     for chart in ["chart-invocations", "chart-tokens", "chart-cost"] {
         wait_attr(&browser, &stat(chart), "data-buckets", |n| n == buckets).await;
     }
-    let model = &day.by_model[0];
-    let row = format!("[data-testid=by-model] tr[data-model='{}']", model.model);
-    browser.wait_text(&row, PATIENCE, |t| t.contains(&money(model.cost)) && t.contains("100%")).await;
+    // Two models: a row each, and a colour each in the charts by model, whose totals are theirs.
+    assert_eq!(day.by_model.len(), 2, "Sonnet for kim, Haiku for lee: {:?}", day.by_model);
+    for model in &day.by_model {
+        let row = format!("[data-testid=by-model] tr[data-model='{}']", model.model);
+        browser.wait_text(&row, PATIENCE, |t| t.contains(&money(model.cost))).await;
+    }
+    for chart in ["chart-model-invocations", "chart-model-tokens", "chart-model-cost"] {
+        wait_attr(&browser, &stat(chart), "data-buckets", |n| n == buckets).await;
+    }
+    let summary = wait_attr(&browser, "[data-testid=chart-model-cost] [role=img]", "aria-label", |_| true).await;
+    for model in &day.by_model {
+        let name = model.family.clone().unwrap_or_else(|| model.model.clone());
+        let total = format!("{name} {}", money(model.cost));
+        assert!(summary.contains(&total), "the cost by model names {total:?}: {summary}");
+    }
     // Kim's eight calls cost more than Lee's four.
     browser.wait_text("[data-testid=top-users] tbody tr:first-child", PATIENCE, |t| t.starts_with("kim")).await;
     browser.wait_text("[data-testid=alerts]", PATIENCE, |t| t.contains("No alert is firing.")).await;

@@ -112,6 +112,17 @@ async fn reports_equal_what_the_events_add_up_to_across_hours_and_days() {
         let in_hour: Vec<&Value> = events.iter().filter(|e| e["at"].as_str().unwrap().starts_with(hour)).collect();
         let want = expected_counts(&in_hour);
         assert_eq!((point["invocations"].as_u64().unwrap(), point["inputTokens"].as_u64().unwrap()), want, "{hour}");
+        // And each model's part of the hour holds exactly that model's events.
+        let parts = point["byModel"].as_array().unwrap();
+        let mut models: Vec<&str> = in_hour.iter().map(|e| e["model"].as_str().unwrap()).collect();
+        models.sort_unstable();
+        models.dedup();
+        assert_eq!(parts.iter().map(|m| m["model"].as_str().unwrap()).collect::<Vec<_>>(), models, "{hour}");
+        for part in parts {
+            let of_model: Vec<&Value> = in_hour.iter().copied().filter(|e| e["model"] == part["model"]).collect();
+            let got = (part["invocations"].as_u64().unwrap(), part["inputTokens"].as_u64().unwrap());
+            assert_eq!(got, expected_counts(&of_model), "{hour} {}", part["model"]);
+        }
     }
 
     // Daily series over the same range: the 29th and the 30th.

@@ -37,6 +37,7 @@ mod tests {
             input_tokens: 12,
             output_tokens: 40,
             cost,
+            by_model: Vec::new(),
         };
         let text = csv(&[point("2026-01-19T12:00:00Z", 0.000072), point("2026-01-19T13:00:00Z", 1.5)]);
         assert_eq!(

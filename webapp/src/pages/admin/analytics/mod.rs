@@ -3,6 +3,7 @@
 //! model, the users who cost most, the month's projection, the alerts firing, the log of
 //! recent invocations, and the report as CSV.
 
+mod by_model;
 mod csv;
 mod tables;
 
@@ -99,6 +100,7 @@ pub fn Analytics() -> View {
             .into_iter()
             .map(|m| chart(m, &r.series, hourly))
             .collect::<Vec<View>>();
+        let model_charts = by_model::charts(&r.series, &r.by_model, hourly);
         let models = tables::by_model(&r.by_model, r.cost);
         let (top, alerts) = (tables::top_users(&users), tables::active_alerts(&active));
         let period = format!("{} to {}", format::timestamp(&r.from), format::timestamp(&r.to));
@@ -107,6 +109,10 @@ pub fn Analytics() -> View {
             Card(label="Over time") {
                 CardHeader { h2 { "Over time" } span(class="muted", data-testid="period") { (period) } }
                 CardBody { div(class="charts") { (charts) } }
+            }
+            Card(label="By model over time") {
+                CardHeader { h2 { "By model over time" } }
+                CardBody { div(class="charts") { (model_charts) } }
             }
             (models)
             div(class="grid-2") { (top) (alerts) }
