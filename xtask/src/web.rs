@@ -39,6 +39,13 @@ struct Build {
     budget_bytes: u64,
 }
 
+impl Build {
+    /// The two files of this build, as `index.html` names them before hashing.
+    fn files(&self) -> [String; 2] {
+        [format!("{}.js", self.stem), format!("{}_bg.wasm", self.stem)]
+    }
+}
+
 /// The user's build (sign-in, a user's dashboard, chat and snippets; issue 13's 250 KB cold
 /// load) and the full one, with the administrator's pages (`webapp/src/bundle.rs` says which a
 /// page runs).
@@ -80,7 +87,8 @@ pub(crate) fn build_webapp() -> anyhow::Result<()> {
             .args(build.cargo_args))?;
         let wasm = target_dir().join("wasm32-unknown-unknown/release-wasm/tokenmeter_webapp.wasm");
         optimize_wasm(&bindgen, &wasm, &staging, build.stem)?;
-        minify(&staging.join(format!("{}.js", build.stem)))?;
+        let [js, _] = build.files();
+        minify(&staging.join(js))?;
     }
     let source = project_root().join("webapp");
     for file in SHARED_ASSETS {
@@ -97,8 +105,7 @@ pub(crate) fn build_webapp() -> anyhow::Result<()> {
     let mut index = std::fs::read_to_string(source.join("index.html")).context("reading webapp/index.html")?;
     // Each file `index.html` loads, by its source name, and where the build put it.
     let mut built = std::collections::HashMap::new();
-    let own = BUILDS.iter().flat_map(|b| [format!("{}.js", b.stem), format!("{}_bg.wasm", b.stem)]);
-    for name in own.chain(SHARED_ASSETS.map(String::from)) {
+    for name in BUILDS.iter().flat_map(Build::files).chain(SHARED_ASSETS.map(String::from)) {
         let bytes = std::fs::read(staging.join(&name)).with_context(|| format!("reading the built {name}"))?;
         let hashed = assets.join(hashed_name(&name, &bytes));
         let reference = format!("/assets/{name}");
@@ -111,7 +118,7 @@ pub(crate) fn build_webapp() -> anyhow::Result<()> {
     std::fs::write(dist.join("index.html"), index)?;
     precompress(&dist.join("index.html"))?;
     for build in &BUILDS {
-        let own = [format!("{}.js", build.stem), format!("{}_bg.wasm", build.stem)];
+        let own = build.files();
         let files = own.iter().map(String::as_str).chain(SHARED_ASSETS).map(|name| built[name].clone());
         let load: Vec<PathBuf> = std::iter::once(dist.join("index.html")).chain(files).collect();
         check_budget(build, &load)?;
