@@ -122,17 +122,20 @@ async fn an_administrator_s_sign_in_loads_the_full_build_and_a_user_s_the_small_
     let app = TestApp::builder().web(&built_web_app()).spawn().await;
     let user_key = user_with_key(&app, "uma", 1000).await;
     let browser = open_browser(&app).await;
-    let builds = r#"return performance.getEntriesByType("resource")
-        .filter((r) => r.name.endsWith(".wasm")).map((r) => [r.name, r.transferSize]);"#;
+    // The wasm files the page has loaded, by name.
+    let loaded_wasm = async || -> Vec<String> {
+        let script = r#"return performance.getEntriesByType("resource")
+            .filter((r) => r.name.endsWith(".wasm")).map((r) => r.name);"#;
+        serde_json::from_value(browser.c.execute(script, vec![]).await.unwrap()).unwrap()
+    };
 
     // The sign-in page runs the user's build; an administrator's key reloads into the full one,
     // on the page it was going to.
     browser.sign_in(ADMIN_KEY).await;
     browser.wait_for("[data-testid=total-users]").await;
-    let wasm = browser.c.execute(builds, vec![]).await.unwrap();
-    let wasm = wasm.as_array().unwrap();
+    let wasm = loaded_wasm().await;
     assert!(
-        wasm.len() == 1 && wasm[0][0].as_str().unwrap().contains("/assets/tokenmeter_admin_bg-"),
+        wasm.len() == 1 && wasm[0].contains("/assets/tokenmeter_admin_bg-"),
         "after the reload only the full build was loaded: {wasm:?}"
     );
     let full = browser.c.execute(TRANSFERRED, vec![]).await.unwrap();
@@ -148,10 +151,9 @@ async fn an_administrator_s_sign_in_loads_the_full_build_and_a_user_s_the_small_
     browser.wait_for("[data-testid=usage]").await;
     browser.c.refresh().await.unwrap();
     browser.wait_for("[data-testid=usage]").await;
-    let wasm = browser.c.execute(builds, vec![]).await.unwrap();
-    let wasm = wasm.as_array().unwrap();
+    let wasm = loaded_wasm().await;
     assert!(
-        wasm.len() == 1 && wasm[0][0].as_str().unwrap().contains("/assets/tokenmeter_webapp_bg-"),
+        wasm.len() == 1 && wasm[0].contains("/assets/tokenmeter_webapp_bg-"),
         "a user's session reloads into the user's build: {wasm:?}"
     );
 }

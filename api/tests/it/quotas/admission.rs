@@ -28,7 +28,9 @@ struct Tally {
     charged: u64,
 }
 
-async fn sixty_four_prompt_only_calls(app: &TestApp, user: &str) -> Tally {
+/// Sends the calls at once for `user`, under the rule that `what` names, and says how they went.
+async fn sixty_four_prompt_only_calls(app: &TestApp, user: &str, what: &str) -> Tally {
+    let started = std::time::Instant::now();
     let prompt = "Tell me, in a sentence or two, what the weather is usually like in Lisbon in late spring. ".repeat(3);
     assert!(prompt.len() as u64 >= 4 * INPUT, "a prompt of {INPUT} tokens is at least {} bytes", 4 * INPUT);
     let request = InvokeRequest { max_output_tokens: None, ..ask(&prompt) };
@@ -53,6 +55,13 @@ async fn sixty_four_prompt_only_calls(app: &TestApp, user: &str) -> Tally {
             Err(other) => panic!("a call failed: {other:?}"),
         }
     }
+    eprintln!(
+        "{what}: {} of {CALLS} calls complete (end_turn), {} cut at their cap, {} refused, in {:?}",
+        tally.complete,
+        tally.cut,
+        tally.refused.len(),
+        started.elapsed()
+    );
     tally
 }
 
@@ -80,15 +89,7 @@ async fn a_thousand_tokens_serve_about_ten_concurrent_calls_of_a_hundred() {
     let (app, _model) = app_on_a_model_answering_after_50_ms().await;
     app.create_user("crowd", 1_000).await;
 
-    let started = std::time::Instant::now();
-    let tally = sixty_four_prompt_only_calls(&app, "crowd").await;
-    eprintln!(
-        "lifetime limit of 1,000 tokens: {} of {CALLS} calls complete (end_turn), {} cut at their cap, {} refused, in {:?}",
-        tally.complete,
-        tally.cut,
-        tally.refused.len(),
-        started.elapsed()
-    );
+    let tally = sixty_four_prompt_only_calls(&app, "crowd", "lifetime limit of 1,000 tokens").await;
 
     assert!(tally.complete >= 8, "only {} of {CALLS} calls completed", tally.complete);
     assert!(tally.refused.iter().all(|code| code == "token_limit_exceeded"), "{:?}", tally.refused);
@@ -103,15 +104,7 @@ async fn a_daily_quota_of_a_thousand_tokens_serves_about_ten_concurrent_calls_of
     let (app, _model) = app_on_a_model_answering_after_50_ms().await;
     user_with_rules(&app, "daily", 1_000_000, vec![tokens(P::Day, 1_000, None)]).await;
 
-    let started = std::time::Instant::now();
-    let tally = sixty_four_prompt_only_calls(&app, "daily").await;
-    eprintln!(
-        "daily quota of 1,000 tokens: {} of {CALLS} calls complete (end_turn), {} cut at their cap, {} refused, in {:?}",
-        tally.complete,
-        tally.cut,
-        tally.refused.len(),
-        started.elapsed()
-    );
+    let tally = sixty_four_prompt_only_calls(&app, "daily", "daily quota of 1,000 tokens").await;
 
     assert!(tally.complete >= 8, "only {} of {CALLS} calls completed", tally.complete);
     assert!(tally.refused.iter().all(|code| code == "quota_exceeded"), "{:?}", tally.refused);

@@ -138,20 +138,7 @@ pub fn Overview() -> View {
 mod tests {
     use super::*;
 
-    fn user(id: &str, usage: u64, limit: u64, cost: f64) -> User {
-        User {
-            user_id: id.into(),
-            token_limit: limit,
-            token_usage: usage,
-            total_cost: cost,
-            last_updated: "2026-01-01T00:00:00.000Z".into(),
-            remaining_tokens: limit.saturating_sub(usage),
-            percentage_used: usage as f64 * 100.0 / limit as f64,
-            held_tokens: 0,
-            request_count: 0,
-            tier: None,
-        }
-    }
+    use super::super::test_user as user;
 
     #[test]
     fn the_system_figures_sum_every_user() {
