@@ -64,6 +64,17 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(0..=30_000))]
     pub admission_wait_ms: u64,
 
+    /// Whether a user's calls arriving faster than TOKENMETER_LEASE_MIN_RATE a second (on one
+    /// instance, to one model) share a lease: one hold for many calls, settled in batches, so a
+    /// hot user's account item is not written per call. `auto`: on with DynamoDB.
+    #[arg(long, env = "TOKENMETER_LEASES", value_enum, default_value_t = Leases::Auto)]
+    pub leases: Leases,
+
+    /// With leases: the calls per second from which a user's calls share one.
+    #[arg(long, env = "TOKENMETER_LEASE_MIN_RATE", default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub lease_min_rate: u32,
+
     /// A JSON price list replacing the built-in Bedrock prices (see api/src/model/prices.json).
     #[arg(long, env = "TOKENMETER_PRICES")]
     pub prices: Option<PathBuf>,
@@ -191,6 +202,13 @@ pub enum StoreKind {
 /// Claude Sonnet 4.5 through its global cross-region inference profile (priced as the base
 /// model: $3 / $15 per million tokens).
 pub const DEFAULT_MODEL_ID: &str = "global.anthropic.claude-sonnet-4-5-20250929-v1:0";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Leases {
+    Auto,
+    On,
+    Off,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Switch {

@@ -8,11 +8,11 @@ use anyhow::Context;
 
 use crate::{
     aws,
-    config::{Config, LogFormat, OnStoreOutage, ProviderKind, StoreKind, Switch},
+    config::{Config, Leases, LogFormat, OnStoreOutage, ProviderKind, StoreKind, Switch},
     domain::{
-        AlertTarget, Bootstrap, FailOpen, GuestSettings, InvokeSettings, KeyLabel, ModelProvider, MonitoringSettings,
-        OutagePolicy, Parts, PriceList, Role, Services, Settings, StartupAdminKey, Stores, SystemClock, TierName,
-        quota::default_tiers,
+        AlertTarget, Bootstrap, FailOpen, GuestSettings, InvokeSettings, KeyLabel, LeaseSettings, ModelProvider,
+        MonitoringSettings, OutagePolicy, Parts, PriceList, Role, Services, Settings, StartupAdminKey, Stores,
+        SystemClock, TierName, quota::default_tiers,
     },
     http,
     model::{BedrockProvider, BedrockSettings, EchoProvider, default_prices},
@@ -39,6 +39,15 @@ pub fn settings(config: &Config) -> anyhow::Result<Settings> {
             stream_stall_timeout: Duration::from_secs(config.stream_stall_secs),
             admission_wait: Duration::from_millis(config.admission_wait_ms),
             on_store_outage: outage_policy(config)?,
+            leases: LeaseSettings {
+                enabled: match config.leases {
+                    Leases::On => true,
+                    Leases::Off => false,
+                    Leases::Auto => config.store == StoreKind::DynamoDb,
+                },
+                min_rate: config.lease_min_rate,
+                ..LeaseSettings::default()
+            },
         },
         default_model: config.model_id.clone(),
         default_tier,

@@ -41,6 +41,20 @@ impl Amounts {
             cost: self.cost.min(other.cost),
         }
     }
+
+    /// `n` times each amount (saturating).
+    pub fn times(self, n: u64) -> Amounts {
+        Amounts {
+            tokens: self.tokens.saturating_mul(n),
+            requests: self.requests.saturating_mul(n),
+            cost: Money::from_nanos(self.cost.nanos().saturating_mul(n)),
+        }
+    }
+
+    /// Whether every amount is at least `other`'s.
+    pub fn covers(self, other: Amounts) -> bool {
+        self.tokens >= other.tokens && self.requests >= other.requests && self.cost >= other.cost
+    }
 }
 
 /// One counter of a user: what was used in its window, and what calls in flight hold.
@@ -159,15 +173,24 @@ pub struct Reservation {
 }
 
 /// Settle: remove the hold and add what the call really used, everywhere it held, with its
-/// event (and the idempotency record's outcome) in the same step.
+/// event (and the idempotency record's outcome) in the same step. A lease settles part of its
+/// hold at a time: the calls it covered since its last settlement, with their events, while
+/// the hold stays (`keep`).
 #[derive(Debug, Clone)]
 pub struct Settlement {
     pub user: super::UserId,
+    /// The hold as stored.
     pub hold: Hold,
     pub used: Amounts,
-    pub event: UsageEvent,
-    /// The claim the reservation made, now applied, with what the call answered.
-    pub idempotency: Option<(super::IdempotencyClaim, serde_json::Value)>,
+    /// When the settlement happened (the user's `lastUpdated`).
+    pub at: Timestamp,
+    /// The settled calls' events: one for a call, a batch for a lease.
+    pub events: Vec<UsageEvent>,
+    /// What the hold still holds afterwards (a lease in use); `None` removes it.
+    pub keep: Option<Amounts>,
+    /// The claims of the calls settled (made by their reservation, or, for a lease's calls,
+    /// first stored here), now applied, with what each call answered.
+    pub claims: Vec<(super::IdempotencyClaim, serde_json::Value)>,
 }
 
 /// Release: remove the hold and give everything back (a failed or cancelled call), with the

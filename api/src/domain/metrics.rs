@@ -51,8 +51,17 @@ struct Inner {
     settlement_losses: AtomicU64,
     lost_tokens: AtomicU64,
     count_tokens_calls: AtomicU64,
+    leases: LeaseCounts,
     alerts_sent: Counters<(String, &'static str)>,
     outage: OutageCounts,
+}
+
+/// What hot users' leases did (see `invoke::lease`).
+#[derive(Default)]
+struct LeaseCounts {
+    opened: AtomicU64,
+    calls: AtomicU64,
+    settlements: AtomicU64,
 }
 
 /// What failing open did (see `domain::outage`).
@@ -101,6 +110,11 @@ pub struct MetricsSnapshot {
     pub settlement_losses: u64,
     pub lost_tokens: u64,
     pub count_tokens_calls: u64,
+    /// Leases taken for hot users, calls admitted from one without a store step, and the
+    /// settlements that charged those calls in batches.
+    pub leases_opened: u64,
+    pub lease_calls: u64,
+    pub lease_settlements: u64,
     /// (alert, `webhook`|`sns`) → notifications delivered.
     pub alerts_sent: Vec<((String, &'static str), u64)>,
     /// Calls admitted from a user's last known state while the store was unavailable.
@@ -160,6 +174,20 @@ impl Metrics {
         self.0.count_tokens_calls.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub fn lease_opened(&self) {
+        self.0.leases.opened.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A call admitted from a lease: it adds no store step of its own.
+    pub fn lease_call(&self) {
+        self.0.leases.calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A lease's settlement (of a batch of its calls).
+    pub fn lease_settlement(&self) {
+        self.0.leases.settlements.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn outage_admission(&self) {
         self.0.outage.admissions.fetch_add(1, Ordering::Relaxed);
     }
@@ -194,6 +222,9 @@ impl Metrics {
             settlement_losses: inner.settlement_losses.load(Ordering::Relaxed),
             lost_tokens: inner.lost_tokens.load(Ordering::Relaxed),
             count_tokens_calls: inner.count_tokens_calls.load(Ordering::Relaxed),
+            leases_opened: inner.leases.opened.load(Ordering::Relaxed),
+            lease_calls: inner.leases.calls.load(Ordering::Relaxed),
+            lease_settlements: inner.leases.settlements.load(Ordering::Relaxed),
             alerts_sent: snapshot(&inner.alerts_sent),
             outage_admissions: inner.outage.admissions.load(Ordering::Relaxed),
             outbox_written: inner.outage.written.load(Ordering::Relaxed),

@@ -51,7 +51,7 @@ pub use error_code::ErrorCode;
 pub use events::{EventId, EventKind, EventQuery, LATENCY_BUCKETS_MS, NO_MODEL, Rollup, Totals, UsageEvent};
 pub use guests::{GuestSettings, Guests, NewGuest};
 pub use idempotency::{Answer, IDEMPOTENCY_TTL, IdempotencyClaim, IdempotencyKey, IdempotencyRecord, IdempotencyState};
-pub use invoke::{Invocation, Invocations, InvokeSettings, Limits, Prompt, StartedStream, StreamItem};
+pub use invoke::{Invocation, Invocations, InvokeSettings, LeaseSettings, Limits, Prompt, StartedStream, StreamItem};
 pub use keys::{ApiKey, IssuedKey, KeyId, Keys, Role, StartupAdminKey};
 pub use ledger::{
     Amounts, Ceiling, Counter, CounterCharge, Guards, Hold, HoldId, Recording, Release, Reservation, Settlement,

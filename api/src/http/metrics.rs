@@ -142,6 +142,17 @@ pub(super) fn render(m: &MetricsSnapshot) -> String {
         "Calls to the provider's token counter before a call.",
         m.count_tokens_calls,
     );
+    out.counter("tokenmeter_leases_opened_total", "Leases taken for hot users' calls.", m.leases_opened);
+    out.counter(
+        "tokenmeter_lease_calls_total",
+        "Calls admitted from a lease, with no store step of their own.",
+        m.lease_calls,
+    );
+    out.counter(
+        "tokenmeter_lease_settlements_total",
+        "Settlements that charged a batch of a lease's calls in one step.",
+        m.lease_settlements,
+    );
     out.family("tokenmeter_alerts_sent_total", "counter", "Alert notifications delivered, by alert and target.");
     for ((alert, target), n) in &m.alerts_sent {
         out.sample("tokenmeter_alerts_sent_total", &[("alert", alert), ("target", target)], n);

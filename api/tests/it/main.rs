@@ -28,6 +28,7 @@ mod invoke;
 mod lambda;
 mod lambda_runtime;
 mod lambda_streaming;
+mod leases;
 mod monitoring;
 mod openapi;
 mod proxy;

@@ -9,11 +9,11 @@ use std::{
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
 
-use super::{Invocation, Invocations, Prompt, Remembered};
+use super::{Invocation, Invocations, Limits, Prompt, Remembered, lease::Ticket};
 use crate::domain::{
-    Amounts, CounterCharge, Error, ErrorCode, EventKind, Guards, Hold, HoldId, IdempotencyClaim, IdempotencyKey,
-    IdempotencyRecord, IdempotencyState, Metric, ModelRequest, Priced, Principal, QuotaRule, Refusal, Reservation,
-    RuleSource, RuleState, StoreError, Timestamp, Turn, UserId, model::Speaker, plan,
+    CounterCharge, Error, ErrorCode, EventKind, Guards, Hold, HoldId, IdempotencyClaim, IdempotencyKey,
+    IdempotencyRecord, IdempotencyState, Metric, ModelRequest, Priced, Principal, Refusal, Reservation, RuleSource,
+    RuleState, StoreError, Timestamp, Turn, UserId, model::Speaker, plan,
 };
 
 /// How often a waiting call looks for settlements made by other instances.
@@ -40,6 +40,8 @@ pub(super) struct Reserved {
     /// Admitted while the store was unavailable: no hold in the store, the instance's
     /// allowance instead, and a settlement that goes to the outbox.
     pub(super) in_outage: bool,
+    /// The call's share of a lease (whose hold `hold` then names), settled with the lease's.
+    pub(super) lease: Option<Ticket>,
 }
 
 /// A call ready to be admitted.
@@ -56,44 +58,6 @@ pub(super) struct Prepared {
 pub(super) enum Admitted {
     Reserved(Box<Reserved>),
     Replayed(Box<Invocation>),
-}
-
-/// The tightest rule for a user's call: what the `RateLimit` headers describe.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Limits {
-    pub rule: QuotaRule,
-    pub source: RuleSource,
-    /// What is left, in the rule's unit.
-    pub remaining: u64,
-    /// How long until the rule's window resets (`None` for `total`).
-    pub resets_in: Option<Duration>,
-    /// How long the rule's window is (`None` for `total`).
-    pub window: Option<Duration>,
-}
-
-impl Limits {
-    /// The rule with the smallest share of its limit left once `extra` is added to each counter.
-    pub fn tightest(states: &[RuleState], extra: Amounts, now: Timestamp) -> Option<Limits> {
-        states
-            .iter()
-            .map(|state| {
-                let add = match state.rule.metric {
-                    Metric::Tokens => extra.tokens,
-                    Metric::Requests => extra.requests,
-                    Metric::Cost => extra.cost.nanos(),
-                };
-                let remaining = state.remaining().saturating_sub(add);
-                (remaining as f64 / state.rule.limit as f64, state, remaining)
-            })
-            .min_by(|a, b| a.0.total_cmp(&b.0))
-            .map(|(_, state, remaining)| Limits {
-                rule: state.rule.clone(),
-                source: state.source,
-                remaining,
-                resets_in: state.window.resets_at.map(|at| now.until(at)),
-                window: state.rule.period.length(now),
-            })
-    }
 }
 
 /// The refusal a blocked plan stands for.
@@ -201,6 +165,9 @@ impl Invocations {
                 return self.replay(user_id, claim, record).await.map(|done| Admitted::Replayed(Box::new(done)));
             }
         }
+        if let Some(reserved) = self.admit_from_lease(user_id, call)? {
+            return Ok(Admitted::Reserved(reserved));
+        }
         let (requested, kind, started) = (*requested, *kind, *started);
         let mut request = call.request.clone();
         let deadline = tokio::time::Instant::now() + inner.settings.admission_wait;
@@ -250,6 +217,7 @@ impl Invocations {
                 }
             };
             request.max_output_tokens = admission.max_output_tokens;
+            let calls = self.lease_calls(user_id, call, &states, &admission);
             let mut account = Default::default();
             let mut counters = Vec::new();
             for (key, ceiling) in admission.ceilings {
@@ -262,7 +230,7 @@ impl Invocations {
             }
             let hold = Hold {
                 id: HoldId::generate(),
-                amounts: admission.hold,
+                amounts: admission.hold.times(calls),
                 counters: counters.iter().map(|c| c.key.clone()).collect(),
                 expires_at: self.expiry(),
             };
@@ -275,17 +243,21 @@ impl Invocations {
                     rules_version: user.rules_version,
                     tier_version: tier.map(|t| (t.tier.name, t.version)),
                 },
-                idempotency: claim.clone(),
+                // A lease's calls keep their keys here, and store them as they settle.
+                idempotency: claim.clone().filter(|_| calls == 1),
             };
             let took = Instant::now();
             let reserved = core.accounts.reserve(&reservation).await;
+            if calls > 1 && reserved.is_err() {
+                self.lease_refused(user_id, &request.model_id);
+            }
             core.metrics.store_op("reserve", !matches!(reserved, Err(StoreError::Unavailable(_))), took.elapsed());
             match reserved {
                 Ok(after) => {
                     core.metrics.hold_taken();
                     core.changes.publish(user_id);
-                    let limits = Limits::tightest(&states, hold.amounts, core.now());
-                    return Ok(Admitted::Reserved(Box::new(Reserved {
+                    let limits = Limits::tightest(&states, admission.hold, core.now());
+                    let mut reserved = Box::new(Reserved {
                         user: user_id.clone(),
                         remaining: after.remaining_tokens(),
                         hold,
@@ -297,7 +269,12 @@ impl Invocations {
                         started,
                         kind,
                         in_outage: false,
-                    })));
+                        lease: None,
+                    });
+                    if calls > 1 {
+                        self.open_lease(&mut reserved, admission.hold, after);
+                    }
+                    return Ok(Admitted::Reserved(reserved));
                 }
                 // Something changed since the read (a concurrent call, or the rules): read again.
                 Err(StoreError::Refused) => {

@@ -15,6 +15,8 @@
 //!    is charged at most what is free, and the rest is counted as a loss: no limit is passed.
 
 mod admit;
+mod lease;
+mod limits;
 mod outage;
 mod run;
 mod settle;
@@ -28,7 +30,8 @@ use super::{
     TokenUsage, Turn, User, UserId, ValidationError, model::Speaker, outage::Outage,
 };
 
-pub use admit::Limits;
+pub use lease::LeaseSettings;
+pub use limits::Limits;
 
 /// How invocations are run, from configuration.
 #[derive(Debug, Clone)]
@@ -44,6 +47,8 @@ pub struct InvokeSettings {
     pub admission_wait: Duration,
     /// What a call does when the store is unavailable.
     pub on_store_outage: OutagePolicy,
+    /// How a hot user's calls share leases instead of holding one by one.
+    pub leases: LeaseSettings,
 }
 
 impl Default for InvokeSettings {
@@ -55,6 +60,7 @@ impl Default for InvokeSettings {
             stream_stall_timeout: Duration::from_secs(30),
             admission_wait: Duration::from_secs(2),
             on_store_outage: OutagePolicy::FailClosed,
+            leases: LeaseSettings::default(),
         }
     }
 }
@@ -193,12 +199,14 @@ struct Inner {
     /// of all retrying at once when a call settles.
     waiting: admit::Queues,
     outage: Outage,
+    leases: lease::Leases,
 }
 
 impl Invocations {
     pub(super) fn new(core: Core, quotas: Quotas, provider: Arc<dyn ModelProvider>, settings: InvokeSettings) -> Self {
         let outage = Outage::new(settings.on_store_outage.clone());
-        Self(Arc::new(Inner { core, quotas, provider, settings, waiting: admit::Queues::default(), outage }))
+        let leases = lease::Leases::default();
+        Self(Arc::new(Inner { core, quotas, provider, settings, waiting: admit::Queues::default(), outage, leases }))
     }
 
     pub fn provider_name(&self) -> &'static str {

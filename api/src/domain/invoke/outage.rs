@@ -3,8 +3,8 @@
 //! outbox, and replayed into the store, exactly once, when it is back.
 
 use super::{
-    Invocations,
-    admit::{Admitted, Limits, Prepared, Reserved},
+    Invocations, Limits,
+    admit::{Admitted, Prepared, Reserved},
 };
 use crate::domain::{
     Amounts, Ceiling, CounterCharge, Error, Hold, HoldId, IdempotencyClaim, IdempotencyKey, OutboxEntry, Recording,
@@ -66,6 +66,7 @@ impl Invocations {
             started: call.started,
             kind: call.kind,
             in_outage: true,
+            lease: None,
         })))
     }
 

@@ -59,7 +59,7 @@ impl Invocations {
     }
 
     /// Ticks every third of the hold's life, first one third from now.
-    fn renewal(&self) -> tokio::time::Interval {
+    pub(super) fn renewal(&self) -> tokio::time::Interval {
         let every = (self.0.settings.hold_ttl / 3).max(Duration::from_millis(10));
         let mut renewal = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         renewal.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -68,8 +68,8 @@ impl Invocations {
 
     /// Moves the hold's expiry a whole life ahead.
     async fn renew(&self, reserved: &Reserved) {
-        if reserved.in_outage {
-            return; // no hold in the store
+        if reserved.in_outage || reserved.lease.is_some() {
+            return; // no hold in the store, or a lease's, which its own task renews
         }
         match self.0.core.accounts.renew(&reserved.user, &reserved.hold.id, self.expiry()).await {
             Ok(()) => {}

@@ -79,12 +79,24 @@ impl Invocations {
         event: UsageEvent,
         outcome: serde_json::Value,
     ) -> Result<User, Error> {
+        if let Some(ticket) = &reserved.lease {
+            let claim = reserved.claim.clone().map(|claim| (claim, outcome.clone()));
+            let settled = ticket.settle(used, event.clone(), claim).await;
+            self.0.core.metrics.hold_ended();
+            return match settled {
+                Ok(user) => Ok(user),
+                Err(StoreError::HoldGone) => self.charge_lost_hold(reserved, used, event, &outcome).await,
+                Err(err) => Err(Error::from_store(err, &reserved.user)),
+            };
+        }
         let settlement = Settlement {
             user: reserved.user.clone(),
             hold: reserved.hold.clone(),
             used,
-            event: event.clone(),
-            idempotency: reserved.claim.clone().map(|claim| (claim, outcome.clone())),
+            at: event.at,
+            events: vec![event.clone()],
+            keep: None,
+            claims: reserved.claim.clone().map(|claim| (claim, outcome.clone())).into_iter().collect(),
         };
         let settled = self.settle_with_retries(&settlement).await;
         self.0.core.metrics.hold_ended();
@@ -100,7 +112,7 @@ impl Invocations {
 
     /// The model has answered and the provider bills it: a store hiccup now must not lose the
     /// charge, so settlement is retried a few times before giving up.
-    async fn settle_with_retries(&self, settlement: &Settlement) -> Result<User, StoreError> {
+    pub(super) async fn settle_with_retries(&self, settlement: &Settlement) -> Result<User, StoreError> {
         let mut pauses = SETTLE_RETRIES.iter();
         loop {
             match self.0.core.accounts.settle(settlement).await {
@@ -207,6 +219,10 @@ impl Invocations {
         }
         let code = outcome.map_or("ok", ErrorCode::as_str);
         core.metrics.model_call(&reserved.request.model_id, code, 0, 0, 0);
+        if let Some(ticket) = &reserved.lease {
+            ticket.release(self.call_event(reserved, outcome));
+            return;
+        }
         let release = Release {
             user: reserved.user.clone(),
             hold: reserved.hold.clone(),

@@ -77,10 +77,11 @@ impl DynamoDbStore {
         }
     }
 
-    /// Adds `event`'s sums to its roll-ups, after the step that wrote it.
-    pub(super) async fn roll_up(&self, event: &crate::domain::UsageEvent) {
-        if let Err(err) = self.add_to_rollups(event).await {
-            tracing::warn!(event = %event.id, error = %err, "could not add an event to its roll-ups");
+    /// Adds the events' sums to their roll-ups, after the step that wrote them.
+    pub(super) async fn roll_up(&self, events: &[crate::domain::UsageEvent]) {
+        if let Err(err) = self.add_to_rollups(events).await {
+            let first = events.first().map(|e| e.id.to_string()).unwrap_or_default();
+            tracing::warn!(event = %first, events = events.len(), error = %err, "could not add events to their roll-ups");
         }
     }
 }

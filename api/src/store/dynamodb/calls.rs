@@ -106,15 +106,22 @@ impl DynamoDbStore {
 
     pub(super) async fn settle_hold(&self, st: &Settlement) -> Result<User, StoreError> {
         let held = st.hold.amounts;
+        // A lease keeps its hold, holding less; a call's hold goes.
+        let left = st.keep.unwrap_or(Amounts::ZERO);
+        let hold_path = [HOLDS, st.hold.id.as_str()];
         let mut account = Change::new();
-        account.require_exists(&[HOLDS, st.hold.id.as_str()]).remove(&[HOLDS, st.hold.id.as_str()]);
-        account.set(&[LAST_UPDATED], s(st.event.at.to_string()));
+        account.require_exists(&hold_path);
+        match st.keep {
+            Some(keep) => account.set(&hold_path, encode_hold(&Hold { amounts: keep, ..st.hold.clone() })),
+            None => account.remove(&hold_path),
+        };
+        account.set(&[LAST_UPDATED], s(st.at.to_string()));
         add_amounts(&mut account, &ACCOUNT_USED, st.used, 1);
-        let delta = |a: u64, b: u64| signed(a) - signed(b);
+        let delta = |used: u64, held: u64, left: u64| signed(used) - signed(held) + signed(left);
         let committed = |change: &mut Change| {
-            change.add(COMMITTED.tokens, delta(st.used.tokens, held.tokens));
-            change.add(COMMITTED.requests, delta(st.used.requests, held.requests));
-            change.add(COMMITTED.cost, delta(st.used.cost.nanos(), held.cost.nanos()));
+            change.add(COMMITTED.tokens, delta(st.used.tokens, held.tokens, left.tokens));
+            change.add(COMMITTED.requests, delta(st.used.requests, held.requests, left.requests));
+            change.add(COMMITTED.cost, delta(st.used.cost.nanos(), held.cost.nanos(), left.cost.nanos()));
         };
         committed(&mut account);
         let mut others = Vec::new();
@@ -124,14 +131,16 @@ impl DynamoDbStore {
             committed(&mut counter);
             others.push(self.tx_update(&counter_key(&st.user, key), &counter));
         }
-        others.push(self.tx_put(self.event_item(&st.event), &Change::new()));
-        if let Some((claim, outcome)) = &st.idempotency {
+        for event in &st.events {
+            others.push(self.tx_put(self.event_item(event), &Change::new()));
+        }
+        for (claim, outcome) in &st.claims {
             let state = IdempotencyState::Applied(Some(outcome.clone()));
             others.push(self.tx_put(encode_claim(claim, &state), &Change::new()));
         }
         match self.step(&st.user, &account, others).await? {
             Ok(user) => {
-                self.roll_up(&st.event).await;
+                self.roll_up(&st.events).await;
                 Ok(user)
             }
             Err(_) => Err(self.explain(&st.user, StoreError::HoldGone).await?),
@@ -156,7 +165,7 @@ impl DynamoDbStore {
         // A failed call's event and its forgotten claim stand on their own.
         if let Some(event) = &r.event {
             self.put(self.event_item(event), &Change::new()).await?;
-            self.roll_up(event).await;
+            self.roll_up(std::slice::from_ref(event)).await;
         }
         if let Some(claim) = &r.idempotency {
             self.delete(&claim_key(&claim.scope, claim.key.as_str())).await?;
@@ -224,7 +233,7 @@ impl DynamoDbStore {
         }
         match self.step(&r.user, &account, others).await? {
             Ok(user) => {
-                self.roll_up(&r.event).await;
+                self.roll_up(std::slice::from_ref(&r.event)).await;
                 Ok(user)
             }
             Err(which) => {

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::{
     domain::{
-        Amounts, ApiKey, HoldId, IdempotencyClaim, IdempotencyState, KeyId, Recording, Release, Reservation,
+        Amounts, ApiKey, Hold, HoldId, IdempotencyClaim, IdempotencyState, KeyId, Recording, Release, Reservation,
         Settlement, StoreError, StoredTier, Tier, TierName, Timestamp, UsageEvent, User, UserChange, UserId,
     },
     store::codec::{StoredAmounts, StoredEvent, StoredTotals, encode_rules},
@@ -165,17 +165,29 @@ pub(super) fn reserve(t: &mut Tables<'_>, r: &Reservation) -> Applied {
 pub(super) fn settle(t: &mut Tables<'_>, s: &Settlement) -> Applied {
     let Some(mut user) = t.user(&s.user)? else { refuse!(StoreError::NotFound) };
     let Some(hold) = user.hold(s.hold.id.as_str())? else { refuse!(StoreError::HoldGone) };
-    user.holds.remove(hold.id.as_str());
-    user.held = sub(user.held, hold.amounts);
+    // A lease keeps its hold, holding less; a call's hold goes.
+    let released = match s.keep {
+        Some(keep) => {
+            user.store_hold(&Hold { amounts: keep, ..hold.clone() });
+            hold.amounts.saturating_sub(keep)
+        }
+        None => {
+            user.holds.remove(hold.id.as_str());
+            hold.amounts
+        }
+    };
+    user.held = sub(user.held, released);
     user.used = add(user.used, s.used);
-    user.updated_ms = s.event.at.millis();
+    user.updated_ms = s.at.millis();
     t.change_counters(&s.user, hold.counters.iter().map(|k| (k, None)), |c| {
-        c.held = sub(c.held, hold.amounts);
+        c.held = sub(c.held, released);
         c.used = add(c.used, s.used);
     })?;
     t.save_user(&s.user, &user)?;
-    t.put_event(&s.event)?;
-    if let Some((claim, outcome)) = &s.idempotency {
+    for event in &s.events {
+        t.put_event(event)?;
+    }
+    for (claim, outcome) in &s.claims {
         t.put_claim(claim, IdempotencyState::Applied(Some(outcome.clone())))?;
     }
     Ok(user.to_user(&s.user).map(Written::User))

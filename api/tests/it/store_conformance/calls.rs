@@ -3,8 +3,9 @@
 
 use futures::future::join_all;
 use tokenmeter_api::domain::{
-    Amounts, Ceiling, CounterCharge, CounterKey, EventKind, Guards, Hold, IdempotencyClaim, IdempotencyKey,
-    IdempotencyState, Money, Release, Reservation, Settlement, StoreError, Stores, TierName, UserChange,
+    Amounts, Ceiling, CounterCharge, CounterKey, EventId, EventKind, EventQuery, Guards, Hold, IdempotencyClaim,
+    IdempotencyKey, IdempotencyState, Money, Release, Reservation, Settlement, StoreError, Stores, TierName,
+    UserChange,
 };
 
 use super::{at, call, day, event, every_store, hold, id, limit, user};
@@ -33,8 +34,10 @@ fn settlement(user: &str, hold: &Hold, used: Amounts, millis: i64) -> Settlement
         user: id(user),
         hold: hold.clone(),
         used,
-        event: event(user, millis, EventKind::Invoke, used.tokens, 0),
-        idempotency: None,
+        at: at(millis),
+        events: vec![event(user, millis, EventKind::Invoke, used.tokens, 0)],
+        keep: None,
+        claims: Vec::new(),
     }
 }
 
@@ -130,6 +133,36 @@ async fn settling_charges_what_was_used_everywhere_it_held(stores: &Stores) {
     assert_eq!(stores.accounts.user(&id("dave")).await.unwrap().unwrap().token_usage(), 120);
 }
 
+async fn a_lease_settles_part_of_its_hold_and_keeps_the_rest(stores: &Stores) {
+    stores.accounts.insert_user(&user("lena", 10_000, 1), None).await.unwrap();
+    let today = day("day:2026-11-30");
+    let lease = hold(call(1_000, 10_000).times(4), vec![today.clone()], 1_000);
+    let planned = reservation("lena", &lease, tokens_within(10_000), vec![charge(&today, Ceiling::default())], 0);
+    stores.accounts.reserve(&planned).await.unwrap();
+    // Two calls of 120 and 80 tokens settle together; the lease keeps what it still holds.
+    let (first, second) = (call(120, 1_500), call(80, 900));
+    let used = first.saturating_add(second);
+    let keep = lease.amounts.saturating_sub(used);
+    let mut part = settlement("lena", &lease, used, 5);
+    part.events.push(event("lena", 6, EventKind::Invoke, 80, 0));
+    part.at = at(6);
+    part.keep = Some(keep);
+    let after = stores.accounts.settle(&part).await.unwrap();
+    assert_eq!((after.account.used, after.account.held, after.last_updated), (used, keep, at(6)));
+    let counter = stores.accounts.counters(&id("lena"), std::slice::from_ref(&today)).await.unwrap()[0];
+    assert_eq!((counter.used, counter.held), (used, keep));
+    assert_eq!(stores.accounts.expired_holds(at(2_000)).await.unwrap()[0].1.amounts, keep, "the hold as kept");
+    // Its last settlement removes it, giving back what it held unused.
+    let kept = Hold { amounts: keep, ..lease.clone() };
+    let last = stores.accounts.settle(&settlement("lena", &kept, call(50, 500), 7)).await.unwrap();
+    assert_eq!((last.token_usage(), last.account.held), (250, Amounts::ZERO));
+    let counter = stores.accounts.counters(&id("lena"), &[today]).await.unwrap()[0];
+    assert_eq!((counter.used.tokens, counter.held), (250, Amounts::ZERO));
+    let query = EventQuery { user: Some(id("lena")), before: EventId::after(at(1_000)), limit: 10 };
+    let events = stores.events.events(&query).await.unwrap();
+    assert_eq!(events.len(), 3, "every call's event, the batch's two included");
+}
+
 async fn releasing_gives_everything_back_once(stores: &Stores) {
     stores.accounts.insert_user(&user("erin", 100, 1), None).await.unwrap();
     let today = day("day:2026-11-30");
@@ -202,7 +235,7 @@ async fn a_reservation_claims_its_key_and_a_release_frees_it(stores: &Stores) {
     stores.accounts.release(&failed).await.unwrap();
     assert!(stores.accounts.reserve(&retry).await.is_ok(), "a failed call's key can be used again");
     let mut settled = settlement("grace", &retry.hold, call(5, 1), 9);
-    settled.idempotency = Some((claim.clone(), serde_json::json!({"text": "done"})));
+    settled.claims = vec![(claim.clone(), serde_json::json!({"text": "done"}))];
     stores.accounts.settle(&settled).await.unwrap();
     let stored = stores.accounts.idempotency("invoke:grace", "k1").await.unwrap().unwrap();
     assert_eq!(stored.state, IdempotencyState::Applied(Some(serde_json::json!({"text": "done"}))));
@@ -213,6 +246,7 @@ every_store!(
     a_counter_ceiling_refuses_the_whole_reservation,
     a_reservation_planned_under_older_rules_is_refused,
     settling_charges_what_was_used_everywhere_it_held,
+    a_lease_settles_part_of_its_hold_and_keeps_the_rest,
     releasing_gives_everything_back_once,
     renewed_holds_outlive_the_sweep_and_expired_ones_do_not,
     sixty_four_concurrent_reservations_never_oversubscribe,
