@@ -108,6 +108,14 @@ async fn a_hot_users_calls_are_admitted_from_leases_and_charged_in_batches() {
     });
     let charged: u64 = join_all(runs).await.iter().sum();
     assert_eq!(apps[0].client.get_user("busy").await.unwrap().into_inner().token_usage, charged);
+    // The batches' roll-ups add up to the calls, as reports read them.
+    let report = apps[0]
+        .client
+        .usage_report(Some(types::GranularityName::Hour), std::num::NonZeroU64::new(24), None, Some("busy"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((report.invocations, report.total_tokens), (64 * CALLS_EACH as u64, charged));
     let snapshots = metrics(&apps);
     let lease_calls: u64 = snapshots.iter().map(|m| m.lease_calls).sum();
     let settlements: u64 = snapshots.iter().map(|m| m.lease_settlements).sum();

@@ -165,7 +165,7 @@ impl Invocations {
                 return self.replay(user_id, claim, record).await.map(|done| Admitted::Replayed(Box::new(done)));
             }
         }
-        if let Some(reserved) = self.admit_from_lease(user_id, call)? {
+        if let Some(reserved) = self.admit_from_lease(user_id, call).await? {
             return Ok(Admitted::Reserved(reserved));
         }
         let (requested, kind, started) = (*requested, *kind, *started);

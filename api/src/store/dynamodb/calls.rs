@@ -6,6 +6,7 @@ use super::{
     DynamoDbStore,
     accounts::claim_condition,
     codec::{decode_holds, decode_user, encode_claim, encode_hold},
+    events::rollup_changes,
     expr::{Change, n, s},
     schema::*,
 };
@@ -134,13 +135,22 @@ impl DynamoDbStore {
         for event in &st.events {
             others.push(self.tx_put(self.event_item(event), &Change::new()));
         }
+        // A lease's batch adds to its roll-ups in the same step (one write for the batch); a
+        // call's settlement adds after it, so calls of many users do not contend for a model's
+        // roll-up items inside their transactions.
+        let batch = st.keep.is_some() || st.events.len() > 1;
+        if batch {
+            others.extend(rollup_changes(&st.events).iter().map(|(pk, change)| self.tx_update(pk, change)));
+        }
         for (claim, outcome) in &st.claims {
             let state = IdempotencyState::Applied(Some(outcome.clone()));
             others.push(self.tx_put(encode_claim(claim, &state), &Change::new()));
         }
         match self.step(&st.user, &account, others).await? {
             Ok(user) => {
-                self.roll_up(&st.events).await;
+                if !batch {
+                    self.roll_up(&st.events).await;
+                }
                 Ok(user)
             }
             Err(_) => Err(self.explain(&st.user, StoreError::HoldGone).await?),

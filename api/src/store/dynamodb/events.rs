@@ -37,51 +37,61 @@ impl DynamoDbStore {
         ])
     }
 
-    /// Adds events' sums to their roll-ups: per hour, the user and model's, and the model's
-    /// (a shard picked by the first event's ID). A batch (a lease's settlement) adds to each
-    /// roll-up once.
+    /// Adds events' sums to their roll-ups.
     pub(super) async fn add_to_rollups(&self, events: &[UsageEvent]) -> Result<(), StoreError> {
-        let Some(first) = events.first() else { return Ok(()) };
-        let shard = u32::from_str_radix(&first.id.as_str()[13..], 16).unwrap_or(0) % MODEL_SHARDS;
-        let mut targets: BTreeMap<String, (Change, Totals)> = BTreeMap::new();
-        for event in events {
-            let hour = event.at.hour_start();
-            let expires = hour.plus(event.at.until(event.expires_at));
-            let user_and_model = (
-                user_rollup_key(hour, &event.user, &event.model),
-                (GSI1_PK, rollups_of(&event.user)),
-                (GSI1_SK, format!("{}#{}", hour_label(hour), event.model)),
-                Some(event.user.to_string()),
-            );
-            let model = (
-                model_rollup_key(hour, &event.model, shard),
-                (GSI2_PK, model_rollups_on(hour)),
-                (GSI2_SK, format!("{}#{}#{shard}", hour_label(hour), event.model)),
-                None,
-            );
-            for (pk, (index_pk, index_pk_value), (index_sk, index_sk_value), user) in [user_and_model, model] {
-                let (_, totals) = targets.entry(pk).or_insert_with(|| {
-                    let mut change = Change::new();
-                    change
-                        .set(&[index_pk], s(index_pk_value))
-                        .set(&[index_sk], s(index_sk_value))
-                        .set(&["hour"], n(hour.millis()))
-                        .set(&["model"], s(event.model.clone()))
-                        .set(&[TTL], n(expires.seconds()));
-                    if let Some(user) = user {
-                        change.set(&["owner"], s(user));
-                    }
-                    (change, Totals::default())
-                });
-                totals.add(&Totals::of(event));
-            }
-        }
-        for (pk, (mut change, totals)) in targets {
-            add_totals(&mut change, &totals);
+        for (pk, change) in rollup_changes(events) {
             self.update(&pk, &change).await?;
         }
         Ok(())
     }
+}
+
+/// The changes that add events' sums to their roll-ups, one per roll-up item: per hour, the
+/// user and model's, and the model's (a shard picked by the first event's ID). A batch (a
+/// lease's settlement) adds to each roll-up once.
+pub(super) fn rollup_changes(events: &[UsageEvent]) -> Vec<(String, Change)> {
+    let Some(first) = events.first() else { return Vec::new() };
+    let shard = u32::from_str_radix(&first.id.as_str()[13..], 16).unwrap_or(0) % MODEL_SHARDS;
+    let mut targets: BTreeMap<String, (Change, Totals)> = BTreeMap::new();
+    for event in events {
+        let hour = event.at.hour_start();
+        let expires = hour.plus(event.at.until(event.expires_at));
+        let user_and_model = (
+            user_rollup_key(hour, &event.user, &event.model),
+            (GSI1_PK, rollups_of(&event.user)),
+            (GSI1_SK, format!("{}#{}", hour_label(hour), event.model)),
+            Some(event.user.to_string()),
+        );
+        let model = (
+            model_rollup_key(hour, &event.model, shard),
+            (GSI2_PK, model_rollups_on(hour)),
+            (GSI2_SK, format!("{}#{}#{shard}", hour_label(hour), event.model)),
+            None,
+        );
+        for (pk, (index_pk, index_pk_value), (index_sk, index_sk_value), user) in [user_and_model, model] {
+            let (_, totals) = targets.entry(pk).or_insert_with(|| {
+                let mut change = Change::new();
+                change
+                    .set(&[index_pk], s(index_pk_value))
+                    .set(&[index_sk], s(index_sk_value))
+                    .set(&["hour"], n(hour.millis()))
+                    .set(&["model"], s(event.model.clone()))
+                    .set(&[TTL], n(expires.seconds()));
+                if let Some(user) = user {
+                    change.set(&["owner"], s(user));
+                }
+                (change, Totals::default())
+            });
+            totals.add(&Totals::of(event));
+        }
+    }
+    targets
+        .into_iter()
+        .map(|(pk, (mut change, totals))| {
+            add_totals(&mut change, &totals);
+            (pk, change)
+        })
+        .collect()
 }
 
 fn add_totals(change: &mut Change, t: &Totals) {

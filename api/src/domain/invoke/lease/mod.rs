@@ -21,16 +21,19 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::{Notify, oneshot, watch};
 
 use crate::domain::{Amounts, Hold, IdempotencyClaim, RuleState, StoreError, UsageEvent, User, UserId};
 
-/// The most calls one settlement charges (a DynamoDB transaction holds 100 items).
-const MAX_BATCH: usize = 64;
+/// The most calls one settlement charges: a DynamoDB transaction holds 100 items, and a batch
+/// writes each call's event and idempotency answer besides the account, counters and roll-ups.
+const MAX_BATCH: usize = 32;
 /// The window a user's rate is counted over.
 const RATE_WINDOW: Duration = Duration::from_millis(100);
 /// How long a lease's reservation may take before another call may try one.
 const OPENING_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a call waits for a lease another call is reserving before it holds on its own.
+const OPENING_WAIT: Duration = Duration::from_millis(250);
 /// The most calls a lease is sized for.
 const MAX_LEASE_CALLS: u64 = 4_096;
 
@@ -90,6 +93,23 @@ struct Slot {
     /// than each reserving a lease of its own (a reservation abandoned midway is forgotten
     /// after [`OPENING_TIMEOUT`]).
     opening: Option<Instant>,
+    /// Told when a lease opens (or its reservation fails): calls waiting for it look again.
+    opened: Option<watch::Sender<()>>,
+}
+
+impl Slot {
+    /// Whether a call is reserving a lease now.
+    fn is_opening(&self) -> bool {
+        self.opening.is_some_and(|since| since.elapsed() < OPENING_TIMEOUT)
+    }
+
+    /// Ends a reservation of a lease (made or refused) and tells the calls waiting for it.
+    fn opening_ended(&mut self) {
+        self.opening = None;
+        if let Some(opened) = &self.opened {
+            opened.send_replace(());
+        }
+    }
 }
 
 /// Calls counted per [`RATE_WINDOW`].
@@ -177,18 +197,19 @@ impl Lease {
 
     /// Takes `need` for a call, unless the lease is closed or `need` does not fit (which closes
     /// it, so that the next call reserves a lease sized afresh).
-    fn take(self: &Arc<Self>, need: Amounts, running: Option<Running>) -> Option<Ticket> {
+    /// On refusal, the call's idempotency key comes back.
+    fn take(self: &Arc<Self>, need: Amounts, running: Option<Running>) -> Result<Ticket, Option<Running>> {
         let mut state = self.lock();
         if state.closed || state.gone || Instant::now() >= self.closes_at || !state.free.covers(need) {
             if !state.closed {
                 state.closed = true;
                 self.wake.notify_one();
             }
-            return None;
+            return Err(running);
         }
         state.free = state.free.saturating_sub(need);
         state.in_flight += 1;
-        Some(Ticket { lease: self.clone(), need, _running: running })
+        Ok(Ticket { lease: self.clone(), need, _running: running })
     }
 
     fn finish(&self, need: Amounts, call: Finished) {

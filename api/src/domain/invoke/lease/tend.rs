@@ -7,9 +7,9 @@ use std::{
     time::Instant,
 };
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
-use super::{Batch, Lease, MAX_BATCH, MAX_LEASE_CALLS, OPENING_TIMEOUT, RATE_WINDOW, State, Ticket};
+use super::{Batch, Lease, MAX_BATCH, MAX_LEASE_CALLS, OPENING_WAIT, RATE_WINDOW, State, Ticket};
 use crate::domain::{
     Amounts, Error, Hold, Metric, ModelRequest, RuleState, Settlement, StoreError, User, UserId,
     invoke::{
@@ -29,7 +29,7 @@ impl Invocations {
     /// A call admitted from a lease this instance holds for the user and model, without a
     /// store step; `None` when leases are off or no lease has room; `IdempotencyInProgress`
     /// when a lease call with the same key runs here.
-    pub(in crate::domain::invoke) fn admit_from_lease(
+    pub(in crate::domain::invoke) async fn admit_from_lease(
         &self,
         user: &UserId,
         call: &Prepared,
@@ -38,21 +38,36 @@ impl Invocations {
         if !settings.enabled {
             return Ok(None);
         }
-        let model = call.request.model_id.clone();
-        let lease = {
-            let mut slots = self.0.leases.slots.lock().unwrap_or_else(PoisonError::into_inner);
-            let slot = slots.entry((user.clone(), model)).or_default();
-            slot.rate.count(Instant::now());
-            slot.lease.clone()
-        };
-        let Some(lease) = lease else { return Ok(None) };
+        let key = (user.clone(), call.request.model_id.clone());
         // A call with a key runs once here at a time; its answer is stored with its settlement.
-        let running = match &call.claim {
+        let mut running = match &call.claim {
             Some(claim) => Some(self.0.leases.run(claim).ok_or(Error::IdempotencyInProgress)?),
             None => None,
         };
-        let input = self.0.provider.input_bound(&call.request);
-        let Some(ticket) = lease.take(need_of(call, input), running) else { return Ok(None) };
+        let need = need_of(call, self.0.provider.input_bound(&call.request));
+        let mut waited = false;
+        let (lease, ticket) = loop {
+            let (lease, opening) = {
+                let mut slots = self.0.leases.slots.lock().unwrap_or_else(PoisonError::into_inner);
+                let slot = slots.entry(key.clone()).or_default();
+                if !waited {
+                    slot.rate.count(Instant::now());
+                }
+                let opening = (slot.is_opening() && !waited)
+                    .then(|| slot.opened.get_or_insert_with(|| watch::channel(()).0).subscribe());
+                (slot.lease.clone(), opening)
+            };
+            if let Some(lease) = lease {
+                match lease.take(need, running) {
+                    Ok(ticket) => break (lease, ticket),
+                    Err(back) => running = back,
+                }
+            }
+            // Another call is reserving a lease: wait for it rather than hold on our own.
+            let Some(mut opened) = opening else { return Ok(None) };
+            let _ = tokio::time::timeout(OPENING_WAIT, opened.changed()).await;
+            waited = true;
+        };
         self.0.core.metrics.hold_taken();
         self.0.core.metrics.lease_call();
         let mut request: ModelRequest = call.request.clone();
@@ -95,7 +110,7 @@ impl Invocations {
         let key = (user.clone(), call.request.model_id.clone());
         let Some(slot) = slots.get_mut(&key) else { return 1 };
         let rate = slot.rate.per_second();
-        if rate < u64::from(settings.min_rate) || slot.opening.is_some_and(|since| since.elapsed() < OPENING_TIMEOUT) {
+        if rate < u64::from(settings.min_rate) || slot.is_opening() {
             return 1;
         }
         // Twice the calls the last window's rate brings in the lease's time, as the rate grows.
@@ -123,7 +138,7 @@ impl Invocations {
     pub(in crate::domain::invoke) fn lease_refused(&self, user: &UserId, model: &str) {
         let mut slots = self.0.leases.slots.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(slot) = slots.get_mut(&(user.clone(), model.to_owned())) {
-            slot.opening = None;
+            slot.opening_ended();
         }
     }
 
@@ -153,7 +168,7 @@ impl Invocations {
             let key = (reserved.user.clone(), reserved.request.model_id.clone());
             let slot = slots.entry(key).or_default();
             slot.lease = Some(lease.clone());
-            slot.opening = None;
+            slot.opening_ended();
         }
         self.0.core.metrics.lease_opened();
         let running = reserved.claim.as_ref().and_then(|claim| self.0.leases.run(claim));
