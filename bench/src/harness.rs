@@ -37,6 +37,8 @@ pub(crate) struct Bench {
     /// Where the peer is installed (to start more of it, e.g. for its start-up time).
     pub peer_venv: Option<PathBuf>,
     pub peer_workers: usize,
+    /// DynamoDB Local's endpoint, for the scenarios on DynamoDB (`hot-user`).
+    pub dynamodb: Option<String>,
 }
 
 impl Bench {

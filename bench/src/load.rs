@@ -83,6 +83,15 @@ impl Call {
         let body = response.into_body().collect().await?.to_bytes();
         Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
     }
+
+    /// Sends the request and reads the answer as text; fails unless it is 2xx.
+    pub(crate) async fn text(&self, client: &Client) -> anyhow::Result<String> {
+        let response = client.request(self.request()).await?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        anyhow::ensure!(status.is_success(), "{} {} answered {status}", self.method, self.uri);
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    }
 }
 
 /// What one target is sent, and how its answers are judged.

@@ -21,6 +21,7 @@ mod scenarios;
 mod schedule;
 mod standin;
 mod stats;
+mod store_proxy;
 
 use std::{
     net::SocketAddr,
@@ -82,7 +83,7 @@ enum Peer {
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// Scenarios to run (invoke, stream, records, startup, quota); all when none is named.
+    /// Scenarios to run (invoke, stream, records, startup, quota, hot-user); all when none is named.
     scenarios: Vec<String>,
     /// Seconds each measured phase lasts.
     #[arg(long, default_value_t = 10)]
@@ -122,6 +123,9 @@ struct RunArgs {
     /// A remark recorded with the run (e.g. "machine busy: figures are noise").
     #[arg(long)]
     note: Option<String>,
+    /// DynamoDB Local for the `hot-user` scenario (`cargo xtask bench` starts one and passes it).
+    #[arg(long)]
+    dynamodb_endpoint: Option<String>,
     /// Print only: do not append to BENCHMARKS.md nor touch the README.
     #[arg(long)]
     no_record: bool,
@@ -235,6 +239,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         peer,
         peer_venv,
         peer_workers,
+        dynamodb: args.dynamodb_endpoint.clone(),
     };
 
     let mut sections = Vec::new();

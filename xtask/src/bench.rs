@@ -2,9 +2,21 @@
 //! binary, then runs the bench crate (`bench/`, package `tokenmeter-bench`), which starts that
 //! binary as its own process next to a stand-in Bedrock (and, with `--peer litellm`, LiteLLM
 //! proxy), loads them, prints the tables, appends them to BENCHMARKS.md and regenerates the
-//! README's performance table. The work is in the bench crate; this stays cheap.
+//! README's performance table. The work is in the bench crate; this stays cheap. For the
+//! `hot-user` scenario it also starts DynamoDB Local (the tests' image, under podman).
 
-use crate::shell::{cargo, run, step, target_dir};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use crate::{
+    containers,
+    shell::{cargo, run, step, target_dir},
+};
+
+/// The label of the DynamoDB Local container a bench run starts (a run killed before removing
+/// it leaves it behind; the next run removes it).
+const BENCH_LABEL: &str = "tokenmeter.bench=dynamodb-local";
 
 /// What `cargo xtask bench` was asked.
 pub(crate) struct BenchArgs {
@@ -36,7 +48,76 @@ pub(crate) fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     if let Some(peer) = &args.peer {
         bench.args(["--peer", peer]);
     }
+    let wants_store = args.scenarios.is_empty() || args.scenarios.iter().any(|s| s == "hot-user");
+    let store = if wants_store && !args.more.iter().any(|a| a.starts_with("--dynamodb-endpoint")) {
+        Some(DynamoDbLocal::start()?)
+    } else {
+        None
+    };
+    if let Some(store) = &store {
+        bench.args(["--dynamodb-endpoint", &store.endpoint]);
+    }
     run(bench.args(&args.more).args(&args.scenarios))
+}
+
+/// A DynamoDB Local container for the run, removed when dropped.
+struct DynamoDbLocal {
+    name: String,
+    endpoint: String,
+}
+
+impl DynamoDbLocal {
+    fn start() -> anyhow::Result<Self> {
+        containers::prepare()?;
+        remove_bench_containers()?;
+        step("starting DynamoDB Local for the hot-user scenario");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let name = format!("tokenmeter-bench-dynamodb-{}", std::process::id());
+        run(containers::podman()
+            .args(["run", "--detach", "--name", &name, "--label", BENCH_LABEL])
+            .args(["--publish", &format!("127.0.0.1:{port}:8000")])
+            .arg(containers::image_tag()))?;
+        let store = Self { name, endpoint: format!("http://127.0.0.1:{port}") };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !answers_http(port) {
+            if Instant::now() > deadline {
+                bail!("DynamoDB Local did not answer on port {port} within 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        eprintln!("DynamoDB Local: answering at {}", store.endpoint);
+        Ok(store)
+    }
+}
+
+impl Drop for DynamoDbLocal {
+    fn drop(&mut self) {
+        let _ = containers::podman().args(["rm", "--force", &self.name]).output();
+    }
+}
+
+/// Whether something answers HTTP on the port (DynamoDB Local accepts connections about 2 s
+/// after it logs that it started).
+fn answers_http(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut head = [0u8; 5];
+    stream.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n").is_ok()
+        && stream.read_exact(&mut head).is_ok()
+        && &head == b"HTTP/"
+}
+
+/// Removes DynamoDB Local containers an interrupted bench run left.
+fn remove_bench_containers() -> anyhow::Result<()> {
+    let out = containers::podman()
+        .args(["ps", "--all", "--quiet", "--filter", &format!("label={BENCH_LABEL}")])
+        .output()
+        .context("listing bench containers")?;
+    for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+        let _ = containers::podman().args(["rm", "--force", id]).output();
+    }
+    Ok(())
 }
 
 /// `arg` as a shell would need it typed: as it is when plain, else in single quotes.

@@ -133,7 +133,7 @@ fn answers_ping(socket: &Path) -> bool {
     ping().unwrap_or(false)
 }
 
-fn image_tag() -> String {
+pub(crate) fn image_tag() -> String {
     format!("{IMAGE}:{DYNAMODB_LOCAL_VERSION}")
 }
 

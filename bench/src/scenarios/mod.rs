@@ -3,6 +3,7 @@
 //! To add one: a module here with `pub(super) async fn run(bench: &Bench) -> anyhow::Result<Section>`,
 //! its name in [`ALL`] and a line in [`run`].
 
+mod hot_user;
 mod invoke;
 mod quota;
 mod records;
@@ -19,7 +20,7 @@ use crate::{
 };
 
 /// Every scenario, in the order a full run measures them.
-pub(crate) const ALL: &[&str] = &["invoke", "stream", "records", "startup", "quota"];
+pub(crate) const ALL: &[&str] = &["invoke", "stream", "records", "startup", "quota", "hot-user"];
 
 /// Runs one scenario. `named` says whether it was asked for by name (a scenario whose service
 /// feature is missing fails then; in a run of all of them it reports itself skipped).
@@ -30,6 +31,7 @@ pub(crate) async fn run(name: &str, bench: &Bench, named: bool) -> anyhow::Resul
         "records" => records::run(bench).await,
         "startup" => startup::run(bench).await,
         "quota" => quota::run(bench, named).await,
+        "hot-user" => hot_user::run(bench, named).await,
         other => bail!("no scenario '{other}'; the scenarios are {}", ALL.join(", ")),
     }
 }
