@@ -75,6 +75,13 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub lease_min_rate: u32,
 
+    /// With leases: milliseconds a lease's settlement waits for more finished calls to join it
+    /// (each call answers once its batch is stored: longer batches mean fewer store writes and
+    /// later answers).
+    #[arg(long, env = "TOKENMETER_LEASE_LINGER_MS", default_value_t = 25,
+          value_parser = clap::value_parser!(u64).range(0..=1_000))]
+    pub lease_linger_ms: u64,
+
     /// A JSON price list replacing the built-in Bedrock prices (see api/src/model/prices.json).
     #[arg(long, env = "TOKENMETER_PRICES")]
     pub prices: Option<PathBuf>,

@@ -46,6 +46,7 @@ pub fn settings(config: &Config) -> anyhow::Result<Settings> {
                     Leases::Auto => config.store == StoreKind::DynamoDb,
                 },
                 min_rate: config.lease_min_rate,
+                linger: Duration::from_millis(config.lease_linger_ms),
                 ..LeaseSettings::default()
             },
         },

@@ -9,7 +9,10 @@ use std::{
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
 
-use super::{Invocation, Invocations, Limits, Prompt, Remembered, lease::Ticket};
+use super::{
+    Invocation, Invocations, Limits, Prompt, Remembered,
+    lease::{FromLease, Ticket},
+};
 use crate::domain::{
     CounterCharge, Error, ErrorCode, EventKind, Guards, Hold, HoldId, IdempotencyClaim, IdempotencyKey,
     IdempotencyRecord, IdempotencyState, Metric, ModelRequest, Priced, Principal, Refusal, Reservation, RuleSource,
@@ -165,9 +168,11 @@ impl Invocations {
                 return self.replay(user_id, claim, record).await.map(|done| Admitted::Replayed(Box::new(done)));
             }
         }
-        if let Some(reserved) = self.admit_from_lease(user_id, call).await? {
-            return Ok(Admitted::Reserved(reserved));
-        }
+        let mut opening = match self.admit_from_lease(user_id, call).await? {
+            FromLease::Admitted(reserved) => return Ok(Admitted::Reserved(reserved)),
+            FromLease::Open(opening) => Some(opening),
+            FromLease::Own => None,
+        };
         let (requested, kind, started) = (*requested, *kind, *started);
         let mut request = call.request.clone();
         let deadline = tokio::time::Instant::now() + inner.settings.admission_wait;
@@ -217,7 +222,7 @@ impl Invocations {
                 }
             };
             request.max_output_tokens = admission.max_output_tokens;
-            let calls = self.lease_calls(user_id, call, &states, &admission);
+            let calls = opening.as_ref().map_or(1, |opening| self.lease_calls(opening, call, &states, &admission));
             let mut account = Default::default();
             let mut counters = Vec::new();
             for (key, ceiling) in admission.ceilings {
@@ -248,9 +253,6 @@ impl Invocations {
             };
             let took = Instant::now();
             let reserved = core.accounts.reserve(&reservation).await;
-            if calls > 1 && reserved.is_err() {
-                self.lease_refused(user_id, &request.model_id);
-            }
             core.metrics.store_op("reserve", !matches!(reserved, Err(StoreError::Unavailable(_))), took.elapsed());
             match reserved {
                 Ok(after) => {
@@ -271,8 +273,8 @@ impl Invocations {
                         in_outage: false,
                         lease: None,
                     });
-                    if calls > 1 {
-                        self.open_lease(&mut reserved, admission.hold, after);
+                    if let Some(opening) = opening.take().filter(|_| calls > 1) {
+                        self.open_lease(opening, &mut reserved, admission.hold, after);
                     }
                     return Ok(Admitted::Reserved(reserved));
                 }

@@ -51,7 +51,7 @@ pub struct LeaseSettings {
 
 impl Default for LeaseSettings {
     fn default() -> Self {
-        Self { enabled: false, min_rate: 50, open_for: Duration::from_secs(1), linger: Duration::from_millis(10) }
+        Self { enabled: false, min_rate: 50, open_for: Duration::from_secs(1), linger: Duration::from_millis(25) }
     }
 }
 
@@ -89,9 +89,9 @@ impl Leases {
 struct Slot {
     rate: Rate,
     lease: Option<Arc<Lease>>,
-    /// Since when a call is reserving a lease: the others hold their own meanwhile, rather
-    /// than each reserving a lease of its own (a reservation abandoned midway is forgotten
-    /// after [`OPENING_TIMEOUT`]).
+    /// Since when a call is reserving a lease ([`Opening`]): the others wait for it rather than
+    /// each reserving a lease of its own (for at most [`OPENING_TIMEOUT`], should its store
+    /// step hang).
     opening: Option<Instant>,
     /// Told when a lease opens (or its reservation fails): calls waiting for it look again.
     opened: Option<watch::Sender<()>>,
@@ -136,6 +136,37 @@ impl Rate {
 
     fn per_second(&self) -> u64 {
         self.last.max(self.this) * (Duration::from_secs(1).as_millis() / RATE_WINDOW.as_millis()) as u64
+    }
+}
+
+/// What a call gets of the leases at its admission.
+pub(super) enum FromLease {
+    /// Its share of a lease: no store step.
+    Admitted(Box<super::admit::Reserved>),
+    /// It reserves the next lease (its own call the first in it).
+    Open(Opening),
+    /// It holds on its own.
+    Own,
+}
+
+/// A call chosen to reserve its user and model's next lease. Until it opens the lease (or is
+/// dropped without, when no lease fits or its reservation fails), other calls wait for it.
+pub(super) struct Opening {
+    invocations: super::Invocations,
+    key: (UserId, String),
+    /// The calls per second seen lately, which the lease is sized to.
+    rate: u64,
+    opened: bool,
+}
+
+impl Drop for Opening {
+    fn drop(&mut self) {
+        if !self.opened {
+            let mut slots = self.invocations.0.leases.slots.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(slot) = slots.get_mut(&self.key) {
+                slot.opening_ended();
+            }
+        }
     }
 }
 
@@ -191,6 +222,11 @@ struct Batch {
 }
 
 impl Lease {
+    /// Whether the lease takes no more calls within `time` (or already).
+    fn ends_within(&self, time: Duration) -> bool {
+        self.closes_at.saturating_duration_since(Instant::now()) < time || self.lock().closed
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }

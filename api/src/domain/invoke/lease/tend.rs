@@ -9,7 +9,7 @@ use std::{
 
 use tokio::sync::{Notify, watch};
 
-use super::{Batch, Lease, MAX_BATCH, MAX_LEASE_CALLS, OPENING_WAIT, RATE_WINDOW, State, Ticket};
+use super::{Batch, FromLease, Lease, MAX_BATCH, MAX_LEASE_CALLS, OPENING_WAIT, Opening, RATE_WINDOW, State, Ticket};
 use crate::domain::{
     Amounts, Error, Hold, Metric, ModelRequest, RuleState, Settlement, StoreError, User, UserId,
     invoke::{
@@ -26,17 +26,19 @@ fn need_of(call: &Prepared, input: u64) -> Amounts {
 }
 
 impl Invocations {
-    /// A call admitted from a lease this instance holds for the user and model, without a
-    /// store step; `None` when leases are off or no lease has room; `IdempotencyInProgress`
-    /// when a lease call with the same key runs here.
+    /// Admits a call from the lease this instance holds for the user and model, with no store
+    /// step; or chooses it to reserve the next lease (the user is hot here, and nobody else is
+    /// reserving one, and there is no lease with room, or it ends soon); or lets it hold on its
+    /// own. A call finding another reserving a lease waits for it first (up to
+    /// [`OPENING_WAIT`]). `IdempotencyInProgress` when a lease call with the same key runs here.
     pub(in crate::domain::invoke) async fn admit_from_lease(
         &self,
         user: &UserId,
         call: &Prepared,
-    ) -> Result<Option<Box<Reserved>>, Error> {
+    ) -> Result<FromLease, Error> {
         let settings = &self.0.settings.leases;
         if !settings.enabled {
-            return Ok(None);
+            return Ok(FromLease::Own);
         }
         let key = (user.clone(), call.request.model_id.clone());
         // A call with a key runs once here at a time; its answer is stored with its settlement.
@@ -47,24 +49,29 @@ impl Invocations {
         let need = need_of(call, self.0.provider.input_bound(&call.request));
         let mut waited = false;
         let (lease, ticket) = loop {
-            let (lease, opening) = {
+            let mut opened = {
                 let mut slots = self.0.leases.slots.lock().unwrap_or_else(PoisonError::into_inner);
                 let slot = slots.entry(key.clone()).or_default();
-                if !waited {
-                    slot.rate.count(Instant::now());
+                let rate = if waited { slot.rate.per_second() } else { slot.rate.count(Instant::now()) };
+                let hot = rate >= u64::from(settings.min_rate);
+                let lease = slot.lease.clone();
+                let ends_soon = lease.as_ref().is_none_or(|lease| lease.ends_within(settings.open_for / 5));
+                if hot && ends_soon && !slot.is_opening() {
+                    slot.opening = Some(Instant::now());
+                    return Ok(FromLease::Open(Opening { invocations: self.clone(), key, rate, opened: false }));
                 }
-                let opening = (slot.is_opening() && !waited)
-                    .then(|| slot.opened.get_or_insert_with(|| watch::channel(()).0).subscribe());
-                (slot.lease.clone(), opening)
+                if let Some(lease) = lease {
+                    match lease.take(need, running) {
+                        Ok(ticket) => break (lease, ticket),
+                        Err(back) => running = back,
+                    }
+                }
+                if !slot.is_opening() || waited {
+                    return Ok(FromLease::Own);
+                }
+                slot.opened.get_or_insert_with(|| watch::channel(()).0).subscribe()
             };
-            if let Some(lease) = lease {
-                match lease.take(need, running) {
-                    Ok(ticket) => break (lease, ticket),
-                    Err(back) => running = back,
-                }
-            }
             // Another call is reserving a lease: wait for it rather than hold on our own.
-            let Some(mut opened) = opening else { return Ok(None) };
             let _ = tokio::time::timeout(OPENING_WAIT, opened.changed()).await;
             waited = true;
         };
@@ -74,7 +81,7 @@ impl Invocations {
         request.max_output_tokens = call.requested;
         let hold = Hold { amounts: ticket.need, ..lease.lock().hold.clone() };
         let now = self.0.core.now();
-        Ok(Some(Box::new(Reserved {
+        Ok(FromLease::Admitted(Box::new(Reserved {
             user: user.clone(),
             remaining: ticket.remaining(),
             limits: Limits::tightest(&lease.rules, ticket.need, now),
@@ -90,31 +97,22 @@ impl Invocations {
         })))
     }
 
-    /// How many calls like this one a new hold should cover: 1 (a call's own hold) unless the
-    /// user's calls to this model are hot here, no other call is reserving a lease for them,
-    /// the call gets all it asked for, and more than one such call fits in half of what every
-    /// rule has left. With more than 1, the call is reserving the lease: [`Self::open_lease`]
-    /// or [`Self::lease_refused`] follows.
+    /// How many calls like this one the lease `opening` reserves should cover: 1 (a call's
+    /// own hold, and no lease) unless the call gets all it asked for and more than one such
+    /// call fits in half of what every rule has left. Twice the calls the recent rate brings
+    /// in the lease's time, so it lasts as the rate grows.
     pub(in crate::domain::invoke) fn lease_calls(
         &self,
-        user: &UserId,
+        opening: &Opening,
         call: &Prepared,
         states: &[RuleState],
         admission: &Admission,
     ) -> u64 {
-        let settings = &self.0.settings.leases;
-        if !settings.enabled || admission.max_output_tokens < call.requested {
+        if admission.max_output_tokens < call.requested {
             return 1;
         }
-        let mut slots = self.0.leases.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        let key = (user.clone(), call.request.model_id.clone());
-        let Some(slot) = slots.get_mut(&key) else { return 1 };
-        let rate = slot.rate.per_second();
-        if rate < u64::from(settings.min_rate) || slot.is_opening() {
-            return 1;
-        }
-        // Twice the calls the last window's rate brings in the lease's time, as the rate grows.
-        let wanted = ((2.0 * rate as f64 * settings.open_for.as_secs_f64()).ceil() as u64).clamp(2, MAX_LEASE_CALLS);
+        let open_for = self.0.settings.leases.open_for.as_secs_f64();
+        let wanted = ((2.0 * opening.rate as f64 * open_for).ceil() as u64).clamp(2, MAX_LEASE_CALLS);
         let fits = states
             .iter()
             .map(|state| {
@@ -127,25 +125,20 @@ impl Invocations {
             })
             .min()
             .unwrap_or(wanted);
-        if fits < 2 {
-            return 1;
-        }
-        slot.opening = Some(Instant::now());
-        wanted.min(fits)
-    }
-
-    /// The lease a call was reserving was refused: another call may reserve one.
-    pub(in crate::domain::invoke) fn lease_refused(&self, user: &UserId, model: &str) {
-        let mut slots = self.0.leases.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(slot) = slots.get_mut(&(user.clone(), model.to_owned())) {
-            slot.opening_ended();
-        }
+        if fits < 2 { 1 } else { wanted.min(fits) }
     }
 
     /// Starts a lease whose hold (`reserved.hold`) was just reserved: its first call, which
     /// `need`s so much of it, is `reserved`; a task settles its calls, renews it and finally
     /// gives back what is left. `snapshot` is the user as the reservation left it.
-    pub(in crate::domain::invoke) fn open_lease(&self, reserved: &mut Reserved, need: Amounts, snapshot: User) {
+    pub(in crate::domain::invoke) fn open_lease(
+        &self,
+        mut opening: Opening,
+        reserved: &mut Reserved,
+        need: Amounts,
+        snapshot: User,
+    ) {
+        opening.opened = true;
         let hold = reserved.hold.clone();
         reserved.hold.amounts = need;
         let lease = Arc::new(Lease {
