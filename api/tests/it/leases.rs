@@ -2,13 +2,16 @@
 //! budget is spent. Whatever the leases do, no limit is passed, every answered call is charged
 //! exactly once, and what the leases held unused is given back.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use futures::future::join_all;
-use tokenmeter_api::domain::{EventId, EventQuery, LeaseSettings, MetricsSnapshot, UserId};
+use tokenmeter_api::domain::{EventId, EventQuery, LeaseSettings, ManualClock, MetricsSnapshot, Timestamp, UserId};
 use tokenmeter_client::types;
 
-use crate::helpers::{TestApp, ask, eventually};
+use crate::{
+    fake_bedrock::FakeBedrock,
+    helpers::{TestApp, ask, eventually, usage},
+};
 
 /// Four instances on one store, with leases for users calling `min_rate` times a second or more.
 async fn four_instances(min_rate: u32) -> Vec<TestApp> {
@@ -136,4 +139,80 @@ async fn a_user_calling_slowly_gets_no_lease() {
     assert!(metrics(&apps).iter().all(|m| m.leases_opened == 0));
     let user: types::UserResult = apps[0].client.get_user("calm").await.unwrap().into_inner();
     assert_eq!(user.held_tokens, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn calls_whose_lease_was_lost_are_charged_at_most_what_is_free() {
+    const LIMIT: u64 = 10_000;
+    const HOLD_TTL: Duration = Duration::from_secs(120);
+    let fake = FakeBedrock::start().await;
+    fake.count_tokens(5).await;
+    fake.converse_after(Duration::from_secs(1), "a long answer", 5, 100).await;
+    let clock = ManualClock::at(Timestamp::from_millis(1_700_000_000_000));
+    let app = TestApp::builder()
+        .provider(Arc::new(fake.provider(Duration::from_secs(30)).await))
+        .clock(clock.clone())
+        .settings(|s| {
+            s.invoke.hold_ttl = HOLD_TTL;
+            s.invoke.leases = LeaseSettings { enabled: true, min_rate: 1, ..Default::default() };
+        })
+        .spawn()
+        .await;
+    app.create_user("lost", LIMIT).await;
+
+    // Four calls at once: one reserves a lease, the other three wait for it and join it.
+    let calls: Vec<_> = (0..4)
+        .map(|_| {
+            let client = app.client.clone();
+            tokio::spawn(async move {
+                let request =
+                    types::InvokeRequest { max_output_tokens: std::num::NonZeroU64::new(200), ..ask("go on") };
+                client.invoke_model("lost", None, &request).await
+            })
+        })
+        .collect();
+    eventually("the four calls run under one lease", Duration::from_secs(5), || async {
+        let metrics = app.services.core.metrics().snapshot();
+        metrics.leases_opened == 1 && metrics.lease_calls == 3
+    })
+    .await;
+    // The lease outlives its hold: the clock jumps past its expiry before any renewal, and the
+    // sweeper releases it while the model is still answering.
+    clock.advance(HOLD_TTL + Duration::from_secs(1));
+    assert_eq!(app.services.invocations.release_expired().await.expect("sweep"), 1);
+    assert_eq!(app.reserved("lost").await, 0);
+    // The freed budget is spent meanwhile: 9,900 of 10,000, so 100 are free.
+    app.client.record_usage("lost", None, &usage(9_900)).await.expect("room for the record");
+
+    for call in calls {
+        let answered = call.await.unwrap().expect("every call is answered").into_inner();
+        assert_eq!(answered.tokens_consumed, 105, "the answer says what the model used");
+    }
+    let user = app.client.get_user("lost").await.unwrap().into_inner();
+    assert_eq!((user.token_usage, user.held_tokens), (LIMIT, 0), "charged only the 100 that were free");
+    let metrics = app.services.core.metrics().snapshot();
+    assert_eq!((metrics.settlement_losses, metrics.lost_tokens), (4, 4 * 105 - 100));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_call_retried_with_its_key_is_answered_from_its_settlement() {
+    let apps = four_instances(1).await;
+    apps[0].create_user("retry", 100_000).await;
+    let send = |app: &TestApp| {
+        let request = app.http.post(app.url("/invoke/retry")).bearer_auth(crate::helpers::ADMIN_KEY);
+        request.header("idempotency-key", "lease-call-1").json(&serde_json::json!({ "prompt": "hello there" })).send()
+    };
+    let first = send(&apps[0]).await.expect("send");
+    assert_eq!((first.status().as_u16(), first.headers().get("idempotent-replayed")), (200, None));
+    let first: serde_json::Value = first.json().await.expect("JSON");
+    assert_eq!(metrics(&apps)[0].leases_opened, 1, "the call reserved a lease and ran in it");
+    // The retry, here or on another instance, replays the answer its batch stored.
+    for app in [&apps[0], &apps[1]] {
+        let again = send(app).await.expect("send");
+        assert_eq!(again.headers().get("idempotent-replayed").map(|v| v.to_str().unwrap()), Some("true"));
+        let again: serde_json::Value = again.json().await.expect("JSON");
+        assert_eq!((&again["response"], &again["tokensConsumed"]), (&first["response"], &first["tokensConsumed"]));
+    }
+    let user = apps[0].client.get_user("retry").await.unwrap().into_inner();
+    assert_eq!(user.token_usage, first["tokensConsumed"].as_u64().unwrap(), "charged once");
 }
