@@ -2,16 +2,19 @@
 //!
 //! Every call holds and settles on its user's account item, and one DynamoDB item takes about
 //! 1,000 writes a second. When an instance sees one user's calls to one model arrive faster
-//! than [`LeaseSettings::min_rate`], the next call reserves a lease: one hold sized for the
-//! calls expected in [`LeaseSettings::open_for`] (at most half of what any rule has left), taken
-//! like any hold, every ceiling checked in one atomic step. Calls then take their worst case
-//! from the lease in memory, with no store write. A finished call's usage and event join the
-//! lease's next settlement, which charges the batch and shrinks the hold by what it used, in
-//! one step; the call answers once that step is done, so no answered call is lost. The lease
-//! takes new calls for `open_for` (or until a call does not fit), then settles its last calls
-//! and gives back what is left. Its instance renews it meanwhile, so a crashed instance's lease
-//! expires and is released like any hold. Whatever its calls do, the lease's hold covers them:
-//! no limit is passed.
+//! than [`LeaseSettings::min_rate`], one call is chosen to reserve a lease ([`Opening`]; the
+//! others wait for it): one hold sized for twice the calls the recent rate brings in
+//! [`LeaseSettings::open_for`], at most half of what any rule has left, taken like any hold,
+//! every ceiling checked in one atomic step. Calls then take their worst case from the lease in
+//! memory, with no store write. A finished call's usage, event and idempotency answer join the
+//! lease's next settlement (after [`LeaseSettings::linger`], at most [`MAX_BATCH`] calls), which
+//! charges the batch and shrinks the hold by what it used, in one step; the call answers once
+//! that step is done, so no answered call is lost. The lease takes new calls for `open_for` (the
+//! next one is reserved shortly before), or until a call does not fit, then settles its last
+//! calls and gives back what is left. Its instance renews it meanwhile, so a crashed instance's
+//! lease expires and is released like any hold; a lease released under its calls leaves each
+//! to be charged at most what is free. Whatever its calls do, the lease's hold covers them: no
+//! limit is passed.
 
 mod tend;
 
