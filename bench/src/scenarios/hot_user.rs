@@ -138,8 +138,9 @@ async fn measure(bench: &Bench, proxy: &StoreProxy, leases: &'static str) -> any
     }
     let client = &bench.client;
     let first = &instances[0];
-    let hot = create_user(bench, first, "hot", (1u64 << 53) - 1).await?;
-    let capped_key = create_user(bench, first, "capped", CAP).await?;
+    let mut users = super::create_users(bench, first, "hot", 1, &json!({})).await?;
+    users.extend(super::create_users(bench, first, "capped", 1, &json!({ "tokenLimit": CAP })).await?);
+    let [(hot_user, hot), (capped_user, capped_key)] = <[_; 2]>::try_from(users).expect("two users");
     let invoke = json!({ "prompt": PROMPT, "maxOutputTokens": MAX_OUTPUT_TOKENS });
     let load_for = |user: &str, key: &str| -> anyhow::Result<Load> {
         let calls = instances
@@ -149,19 +150,19 @@ async fn measure(bench: &Bench, proxy: &StoreProxy, leases: &'static str) -> any
         Ok(Load::new(calls, "\"stopReason\""))
     };
     let o = &bench.options;
-    let per_call = tokens_of(&first.expect_ok(client, load_for("hot", &hot)?.calls[0].clone(), "one call").await?);
+    let per_call = tokens_of(&first.expect_ok(client, load_for(&hot_user, &hot)?.calls[0].clone(), "one call").await?);
 
-    let hot_load = load_for("hot", &hot)?;
+    let hot_load = load_for(&hot_user, &hot)?;
     load::closed_loop(client, &hot_load, o.connections, o.warmup, o.timeout).await;
     bench.standin.settle(client).await?;
-    let usage_before = usage(bench, first, "hot").await?;
+    let usage_before = usage(bench, first, &hot_user).await?;
     let (store_before, cpu_before, leased_before) = (proxy.calls(), cpu(&instances), leased(bench, &instances).await?);
     let outcome = load::closed_loop(client, &hot_load, o.connections, o.seconds, o.timeout).await;
     let cpu_after = cpu(&instances);
     bench.standin.settle(client).await?;
     let store = proxy.calls().since(&store_before);
     let lease_calls = leased(bench, &instances).await? - leased_before;
-    let risen = usage(bench, first, "hot").await? - usage_before;
+    let risen = usage(bench, first, &hot_user).await? - usage_before;
     let answered = outcome.ok * per_call;
     let accounting = match risen.cmp(&answered) {
         std::cmp::Ordering::Equal => "= answered".to_owned(),
@@ -175,7 +176,7 @@ async fn measure(bench: &Bench, proxy: &StoreProxy, leases: &'static str) -> any
 
     let capped_run = load::closed_loop(
         client,
-        &load_for("capped", &capped_key)?,
+        &load_for(&capped_user, &capped_key)?,
         o.connections,
         o.seconds.min(std::time::Duration::from_secs(5)),
         o.timeout,
@@ -184,19 +185,10 @@ async fn measure(bench: &Bench, proxy: &StoreProxy, leases: &'static str) -> any
     bench.standin.settle(client).await?;
     let capped = Capped {
         answered: capped_run.ok,
-        usage: usage(bench, first, "capped").await?,
+        usage: usage(bench, first, &capped_user).await?,
         consumed: capped_run.ok * per_call,
     };
     Ok(Measured { leases, outcome, store, lease_calls, cpu_ms_per_call, accounting, capped })
-}
-
-/// Creates `user` with `limit` and a key of its own; the key.
-async fn create_user(bench: &Bench, tokenmeter: &Tokenmeter, user: &str, limit: u64) -> anyhow::Result<String> {
-    let body = json!({ "userId": user, "tokenLimit": limit, "issueKey": true });
-    let call = Call::post(&tokenmeter.base, "/users", Some(ADMIN_KEY), &body)?;
-    let created = tokenmeter.expect_ok(&bench.client, call, &format!("creating user {user}")).await?;
-    let key = created["apiKey"].as_str().or_else(|| created["apiKey"]["apiKey"].as_str());
-    key.map(str::to_owned).ok_or_else(|| anyhow::anyhow!("POST /users answered no apiKey: {created}"))
 }
 
 async fn usage(bench: &Bench, tokenmeter: &Tokenmeter, user: &str) -> anyhow::Result<u64> {
