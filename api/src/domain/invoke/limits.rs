@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::domain::{Amounts, Metric, QuotaRule, RuleSource, RuleState, Timestamp};
+use crate::domain::{Amounts, QuotaRule, RuleSource, RuleState, Timestamp};
 
 /// The tightest rule for a user's call: what the `RateLimit` headers describe.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,12 +23,7 @@ impl Limits {
         states
             .iter()
             .map(|state| {
-                let add = match state.rule.metric {
-                    Metric::Tokens => extra.tokens,
-                    Metric::Requests => extra.requests,
-                    Metric::Cost => extra.cost.nanos(),
-                };
-                let remaining = state.remaining().saturating_sub(add);
+                let remaining = state.remaining().saturating_sub(state.amount(extra));
                 (remaining as f64 / state.rule.limit as f64, state, remaining)
             })
             .min_by(|a, b| a.0.total_cmp(&b.0))

@@ -20,7 +20,8 @@ pub struct RuleState {
 }
 
 impl RuleState {
-    fn amount(&self, amounts: Amounts) -> u64 {
+    /// What `amounts` come to in the rule's unit (tokens, requests, nano-dollars).
+    pub fn amount(&self, amounts: Amounts) -> u64 {
         match self.rule.metric {
             Metric::Tokens => amounts.tokens,
             Metric::Requests => amounts.requests,

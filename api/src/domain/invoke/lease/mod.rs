@@ -159,6 +159,8 @@ pub(super) struct Opening {
     key: (UserId, String),
     /// The calls per second seen lately, which the lease is sized to.
     rate: u64,
+    /// The call's idempotency key, running here (its first call's, once the lease opens).
+    running: Option<Running>,
     opened: bool,
 }
 
@@ -239,7 +241,8 @@ impl Lease {
     /// On refusal, the call's idempotency key comes back.
     fn take(self: &Arc<Self>, need: Amounts, running: Option<Running>) -> Result<Ticket, Option<Running>> {
         let mut state = self.lock();
-        if state.closed || state.gone || Instant::now() >= self.closes_at || !state.free.covers(need) {
+        // (A lease whose hold is gone is closed too.)
+        if state.closed || Instant::now() >= self.closes_at || !state.free.covers(need) {
             if !state.closed {
                 state.closed = true;
                 self.wake.notify_one();

@@ -11,7 +11,7 @@ use tokio::sync::{Notify, watch};
 
 use super::{Batch, FromLease, Lease, MAX_BATCH, MAX_LEASE_CALLS, OPENING_WAIT, Opening, RATE_WINDOW, State, Ticket};
 use crate::domain::{
-    Amounts, Error, Hold, Metric, ModelRequest, RuleState, Settlement, StoreError, User, UserId,
+    Amounts, Error, Hold, ModelRequest, RuleState, Settlement, StoreError, User, UserId,
     invoke::{
         Invocations, Limits,
         admit::{Prepared, Reserved},
@@ -58,7 +58,8 @@ impl Invocations {
                 let ends_soon = lease.as_ref().is_none_or(|lease| lease.ends_within(settings.open_for / 5));
                 if hot && ends_soon && !slot.is_opening() {
                     slot.opening = Some(Instant::now());
-                    return Ok(FromLease::Open(Opening { invocations: self.clone(), key, rate, opened: false }));
+                    let opening = Opening { invocations: self.clone(), key, rate, running, opened: false };
+                    return Ok(FromLease::Open(opening));
                 }
                 if let Some(lease) = lease {
                     match lease.take(need, running) {
@@ -115,14 +116,7 @@ impl Invocations {
         let wanted = ((2.0 * opening.rate as f64 * open_for).ceil() as u64).clamp(2, MAX_LEASE_CALLS);
         let fits = states
             .iter()
-            .map(|state| {
-                let per_call = match state.rule.metric {
-                    Metric::Tokens => admission.hold.tokens,
-                    Metric::Requests => admission.hold.requests,
-                    Metric::Cost => admission.hold.cost.nanos(),
-                };
-                state.remaining() / per_call.max(1) / 2
-            })
+            .map(|state| state.remaining() / state.amount(admission.hold).max(1) / 2)
             .min()
             .unwrap_or(wanted);
         if fits < 2 { 1 } else { wanted.min(fits) }
@@ -164,8 +158,7 @@ impl Invocations {
             slot.opening_ended();
         }
         self.0.core.metrics.lease_opened();
-        let running = reserved.claim.as_ref().and_then(|claim| self.0.leases.run(claim));
-        reserved.lease = Some(Ticket { lease: lease.clone(), need, _running: running });
+        reserved.lease = Some(Ticket { lease: lease.clone(), need, _running: opening.running.take() });
         tokio::spawn(self.clone().tend(lease, reserved.request.model_id.clone()));
     }
 
