@@ -11,8 +11,15 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use poem::{Endpoint, EndpointExt};
-use tokio::{net::TcpListener, sync::Semaphore, task::JoinSet};
+use tokio::{
+    net::{TcpListener, TcpSocket},
+    sync::Semaphore,
+    task::JoinSet,
+};
 use tokio_util::sync::CancellationToken;
+
+/// Connections the kernel may hold established before the server accepts them.
+const LISTEN_BACKLOG: u32 = 4_096;
 
 /// Limits on connections that keep slow and idle clients from holding the server. The
 /// defaults are far from anything a browser, an SDK or an open event stream reaches.
@@ -57,7 +64,13 @@ pub struct HttpServer {
 impl HttpServer {
     /// Binds `addr` (port 0 picks a free port; tests read it with [`HttpServer::local_addr`]).
     pub async fn bind(addr: SocketAddr, limits: ServerLimits) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+        let socket = if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }
+            .context("cannot create a listening socket")?;
+        // As `TcpListener::bind` does, with room in the backlog for a burst of connections
+        // (tokio's default is 1,024; the kernel caps it at `net.core.somaxconn`).
+        socket.set_reuseaddr(true).context("cannot set SO_REUSEADDR")?;
+        socket.bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+        let listener = socket.listen(LISTEN_BACKLOG).with_context(|| format!("cannot listen on {addr}"))?;
         let addr = listener.local_addr().context("the listener has no address")?;
         Ok(Self { listener, addr, limits })
     }
